@@ -1,0 +1,28 @@
+"""minicnn: a from-scratch deep-learning engine on NumPy (CPU) and CuPy (GPU).
+
+    import minicnn
+    import minicnn.functional as F
+    from minicnn import nn, optim
+
+    x = minicnn.Tensor(images)               # (N, C, H, W) float32
+    loss = F.cross_entropy(model(x), labels)
+    loss.backward()                          # fills p.grad for every parameter
+    optimizer.step()
+"""
+from minicnn.autograd import enable_grad, is_grad_enabled, no_grad
+from minicnn.backend import (BackendUnavailableError, backend, get_array_module,
+                             get_backend, set_backend)
+from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
+from minicnn.random import manual_seed
+from minicnn.tensor import Tensor
+
+from minicnn import functional, nn, optim  # noqa: E402  (they build on the above)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "no_grad", "enable_grad", "is_grad_enabled",
+    "set_backend", "get_backend", "backend", "get_array_module", "BackendUnavailableError",
+    "manual_seed", "numerical_grad", "gradcheck", "GradcheckError",
+    "functional", "nn", "optim", "__version__",
+]

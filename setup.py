@@ -1,0 +1,53 @@
+"""minicnn: a from-scratch deep-learning engine on NumPy (CPU) and CuPy (GPU).
+
+kernels/ and zoo/ sit at the repository root (the user's layout) but are
+installed inside the minicnn namespace as ``minicnn.kernels`` and
+``minicnn.zoo``: generic top-level names like ``kernels`` are taken on PyPI.
+"""
+from setuptools import setup
+
+PACKAGES = {
+    "minicnn": "minicnn",
+    "minicnn.functional": "minicnn/functional",
+    "minicnn.nn": "minicnn/nn",
+    "minicnn.optim": "minicnn/optim",
+    "minicnn.data": "minicnn/data",
+    "minicnn.train": "minicnn/train",
+    "minicnn.kernels": "kernels",
+    "minicnn.zoo": "zoo",
+    "minicnn.bench": "benchmarks",
+}
+
+setup(
+    name="minicnn",
+    version="0.1.0",
+    description="A from-scratch NumPy/CuPy deep-learning engine you can read, gradcheck and time",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=list(PACKAGES),
+    package_dir=PACKAGES,
+    install_requires=["numpy>=1.24"],
+    extras_require={
+        "numba": ["numba>=0.60"],
+        "cuda": ["cupy-cuda12x>=13"],
+        "train": ["tqdm>=4.60", "matplotlib>=3.7", "pillow>=9", "scikit-learn>=1.3"],
+        "bench": ["threadpoolctl>=3.1", "psutil>=5.9", "matplotlib>=3.7"],
+        "test": [
+            "pytest>=7",
+            "pytest-xdist>=3",
+            "hypothesis>=6.80",
+            "torch==2.14.1",
+            "torchvision==0.29.1",
+            "numba>=0.60",
+            "tqdm>=4.60",
+            "matplotlib>=3.7",
+            "pillow>=9",
+            "scikit-learn>=1.3",
+            "threadpoolctl>=3.1",
+            "psutil>=5.9",
+            "ruff>=0.4",
+        ],
+    },
+    entry_points={"console_scripts": ["minicnn=minicnn.cli:main"]},
+)
