@@ -4,9 +4,11 @@ kernels/ and zoo/ sit at the repository root (the user's layout) but are
 installed inside the minicnn namespace as ``minicnn.kernels`` and
 ``minicnn.zoo``: generic top-level names like ``kernels`` are taken on PyPI.
 """
+import os
+
 from setuptools import setup
 
-PACKAGES = {
+LAYOUT = {
     "minicnn": "minicnn",
     "minicnn.functional": "minicnn/functional",
     "minicnn.nn": "minicnn/nn",
@@ -17,6 +19,9 @@ PACKAGES = {
     "minicnn.zoo": "zoo",
     "minicnn.bench": "benchmarks",
 }
+# Install the packages that exist in this checkout.
+PACKAGES = {name: path for name, path in LAYOUT.items()
+            if os.path.isfile(os.path.join(path, "__init__.py"))}
 
 setup(
     name="minicnn",

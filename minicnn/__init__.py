@@ -11,7 +11,7 @@
 """
 from minicnn.autograd import enable_grad, is_grad_enabled, no_grad
 from minicnn.backend import (BackendUnavailableError, backend, get_array_module,
-                             get_backend, set_backend)
+                             get_backend, get_workspace, set_backend, set_workspace)
 from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
 from minicnn.random import manual_seed
 from minicnn.tensor import Tensor
@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "set_backend", "get_backend", "backend", "get_array_module", "BackendUnavailableError",
+    "set_workspace", "get_workspace",
     "manual_seed", "numerical_grad", "gradcheck", "GradcheckError",
     "functional", "nn", "optim", "__version__",
 ]

@@ -14,6 +14,9 @@ the hot loops (im2col, pooling, LRN, ...):
 An op asks ``kernel('im2col', reference)`` for its implementation: it gets the
 fast kernel registered for the active backend, or the reference when there is
 none. Kernels register themselves with ``register_kernel``.
+
+Note: ``minicnn.backend`` (the attribute) is the context manager below; import
+from this module with ``from minicnn.backend import kernel``.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import numpy
 __all__ = [
     "get_array_module", "is_cupy_array", "set_backend", "get_backend", "backend",
     "register_kernel", "kernel", "BACKENDS", "BackendUnavailableError",
+    "set_workspace", "get_workspace", "check_backend", "cupy_module",
 ]
 
 BACKENDS = ("numpy", "numba", "cuda")
@@ -175,3 +179,20 @@ def kernel(op_name: str, reference, like=None):
     if name not in _loaded:
         _load_kernels(name)
     return _kernels.get((name, op_name), reference)
+
+
+# ------------------------------------------------------------------ workspace
+_workspace = {"bytes": 256 * 2**20}
+
+
+def set_workspace(nbytes: int) -> None:
+    """Cap the im2col column buffer: convolution processes the batch in chunks
+    small enough that one chunk's columns fit in ``nbytes`` (default 256 MiB)."""
+    if not isinstance(nbytes, int) or nbytes <= 0:
+        raise ValueError(f"set_workspace: expected a positive number of bytes, got {nbytes!r}")
+    _workspace["bytes"] = nbytes
+
+
+def get_workspace() -> int:
+    """The im2col workspace limit in bytes."""
+    return _workspace["bytes"]

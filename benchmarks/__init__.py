@@ -1,0 +1,1 @@
+"""Benchmarks, imported as ``minicnn.bench`` (being written)."""

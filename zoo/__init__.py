@@ -1,0 +1,1 @@
+"""The model zoo, imported as ``minicnn.zoo`` (being written)."""
