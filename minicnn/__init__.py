@@ -9,14 +9,20 @@
     loss.backward()                          # fills p.grad for every parameter
     optimizer.step()
 """
+from minicnn import functional, nn, optim  # noqa: E402  (they build on the above)
 from minicnn.autograd import enable_grad, is_grad_enabled, no_grad
-from minicnn.backend import (BackendUnavailableError, backend, get_array_module,
-                             get_backend, get_workspace, set_backend, set_workspace)
+from minicnn.backend import (
+                             BackendUnavailableError,
+                             backend,
+                             get_array_module,
+                             get_backend,
+                             get_workspace,
+                             set_backend,
+                             set_workspace,
+)
 from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
 from minicnn.random import manual_seed
 from minicnn.tensor import Tensor
-
-from minicnn import functional, nn, optim  # noqa: E402  (they build on the above)
 
 __version__ = "0.1.0"
 
