@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test test-gpu lint clean
+.PHONY: demo test test-gpu lint bench clean fashion-mnist
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,16 @@ demo: $(VENV)/.demo-installed fashion-mnist
 test: $(VENV)/.test-installed
 	$(PY) -m pytest -q -n 2 tests
 
+# The real-GPU parity suite (tests/gpu); picks the CuPy wheel for the driver's CUDA.
 test-gpu: $(VENV)/.test-installed
-	$(PY) -m pip install 'cupy-cuda12x>=13'
-	$(PY) -m pytest -q tests/gpu
+	@v=$$(nvidia-smi | sed -n 's/.*CUDA Version: \([0-9]*\).*/\1/p' | head -1); \
+	if [ "$${v:-12}" -ge 13 ]; then p=cupy-cuda13x; else p=cupy-cuda12x; fi; \
+	$(PY) -m pip install "$$p[ctk]>=13"
+	MINICNN_GPU_TESTS=1 $(PY) -m pytest -q tests/gpu
+
+# The full benchmark harness (not part of the suite): tables, JSON and charts.
+bench: $(VENV)/.test-installed
+	$(PY) -m minicnn.bench --json bench-out/results.json --out bench-out
 
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check minicnn kernels zoo benchmarks tests

@@ -32,6 +32,7 @@ setup(
     python_requires=">=3.10",
     packages=list(PACKAGES),
     package_dir=PACKAGES,
+    package_data={"minicnn.kernels": ["cuda/*.cu"]},
     install_requires=["numpy>=1.24"],
     extras_require={
         "numba": ["numba>=0.60"],

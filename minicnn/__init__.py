@@ -21,6 +21,7 @@ from minicnn.backend import (
                              set_workspace,
 )
 from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
+from minicnn.info import info
 from minicnn.random import manual_seed
 from minicnn.serialization import load, save
 from minicnn.tensor import Tensor
@@ -31,6 +32,6 @@ __all__ = [
     "Tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "set_backend", "get_backend", "backend", "get_array_module", "BackendUnavailableError",
     "set_workspace", "get_workspace",
-    "manual_seed", "save", "load", "numerical_grad", "gradcheck", "GradcheckError",
+    "manual_seed", "save", "load", "info", "numerical_grad", "gradcheck", "GradcheckError",
     "functional", "nn", "optim", "__version__",
 ]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 
 import numpy
 
@@ -99,6 +100,21 @@ def _load_kernels(name: str) -> None:
     _loaded.add(name)
 
 
+def _first_line(error: BaseException) -> str:
+    """The first line of an exception's message (CUDA errors can run long)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _cupy_import_error() -> str:
+    """Why ``import cupy`` fails, in one line."""
+    try:
+        importlib.import_module("cupy")
+    except Exception as e:
+        return _first_line(e)
+    return "it imports now"
+
+
 def check_backend(name: str) -> None:
     """Raise one clear line when backend ``name`` cannot run here."""
     if name not in BACKENDS + ("auto",):
@@ -111,21 +127,35 @@ def check_backend(name: str) -> None:
     if name == "cuda":
         cupy = cupy_module()
         if cupy is None:
+            if importlib.util.find_spec("cupy") is not None:  # installed, but broken
+                raise BackendUnavailableError(
+                    f"backend 'cuda': CuPy is installed but does not import "
+                    f"({_cupy_import_error()}); reinstall one CuPy package "
+                    "(cupy-cuda12x or cupy-cuda13x), or use --backend numba/numpy")
             raise BackendUnavailableError(
                 "backend 'cuda' needs CuPy and an NVIDIA GPU: pip install 'minicnn[cuda]' "
-                "(cupy-cuda12x), or use --backend numba/numpy")
+                "(cupy-cuda12x; cupy-cuda13x for CUDA 13), or use --backend numba/numpy")
         try:
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as e:  # no driver, no device, wrong CUDA version
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise BackendUnavailableError(
-                f"backend 'cuda': CuPy is installed but no usable GPU was found ({first}); "
+                f"backend 'cuda': CuPy is installed but no usable GPU was found "
+                f"({_first_line(e)}); "
                 "check the NVIDIA driver with nvidia-smi, or use --backend numba/numpy"
             ) from None
         if count == 0:
             raise BackendUnavailableError(
                 "backend 'cuda': CuPy is installed but reports 0 GPUs; "
                 "use --backend numba/numpy")
+        nvrtc = getattr(cupy.cuda, "nvrtc", None)
+        try:  # the kernels are compiled at run time by NVRTC
+            if nvrtc is not None:
+                nvrtc.getVersion()
+        except Exception as e:
+            raise BackendUnavailableError(
+                f"backend 'cuda': CuPy cannot load NVRTC, the CUDA run-time compiler "
+                f"({_first_line(e)}); install the CUDA toolkit, or pip install "
+                "'cupy-cuda12x[ctk]' (cupy-cuda13x[ctk] for CUDA 13)") from None
 
 
 def set_backend(name: str) -> None:
