@@ -36,6 +36,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+try:
+    import torch
+except ImportError:  # torch is a test extra; tests that need it import it themselves
+    torch = None
+if torch is not None:
+    # The tests use tiny tensors: torch's intra-op thread pool costs ~40 ms a call
+    # on a busy 2-core machine (pytest -n 2 already uses both cores) and buys nothing.
+    torch.set_num_threads(1)
+
 
 @pytest.fixture
 def rng():

@@ -1,0 +1,96 @@
+"""Argument and input checks shared by the layers (private to minicnn.nn)."""
+from __future__ import annotations
+
+import numbers
+
+import numpy
+
+from minicnn.tensor import Tensor
+
+__all__ = ["pair", "check_int", "check_float", "check_bool", "as_input", "check_input",
+           "check_dtype", "resolve_dtype"]
+
+
+def check_int(layer: str, name: str, value, minimum: int | None = None) -> int:
+    """``value`` as an int, or a ValueError/TypeError naming the layer and argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{layer}: {name} must be an int, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{layer}: {name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_float(layer: str, name: str, value, low=None, high=None) -> float:
+    """``value`` as a float in [low, high], or an error naming the layer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{layer}: {name} must be a number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{layer}: {name} must be in [{low}, {high}], got {value}")
+    return value
+
+
+def check_bool(layer: str, name: str, value) -> bool:
+    if not isinstance(value, (bool, numpy.bool_)):
+        raise TypeError(f"{layer}: {name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def pair(layer: str, name: str, value, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints as a pair: 3 -> (3, 3), (3, 5) -> (3, 5)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{layer}: {name} must be an int or a pair of ints, "
+                             f"got {value!r}")
+        return tuple(check_int(layer, name, v, minimum) for v in value)
+    v = check_int(layer, name, value, minimum)
+    return (v, v)
+
+
+def resolve_dtype(layer: str, dtype):
+    """The parameter dtype of a new layer: float32 unless a float dtype is given."""
+    if dtype is None:
+        return numpy.dtype(numpy.float32)
+    dtype = numpy.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{layer}: parameters must have a floating-point dtype, got {dtype}")
+    return dtype
+
+
+def as_input(layer: str, x) -> Tensor:
+    """Layers accept Tensors and, for convenience, raw arrays (wrapped, dtype kept)."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, numpy.ndarray) or type(x).__module__.split(".")[0] == "cupy":
+        return Tensor(x)
+    raise TypeError(f"{layer}: expected a minicnn Tensor or an array, got "
+                    f"{type(x).__name__}")
+
+
+def check_input(layer: str, x, ndims, channels: int | None = None, channel_dim: int = 1,
+                dtype=None, what: str = "channels") -> Tensor:
+    """Validate a layer's input before any maths; return it as a Tensor.
+
+    Args:
+        layer: the layer's repr-like name for messages, e.g. "Conv2d(3, 64, ...)".
+        ndims: allowed numbers of dimensions with their layout, e.g. {4: "(N, C, H, W)"}.
+        channels: expected size of ``x.shape[channel_dim]`` (None: unchecked).
+        dtype: the parameters' dtype; a different input dtype is an error.
+    """
+    x = as_input(layer, x)
+    if x.ndim not in ndims:
+        layouts = " or ".join(f"{n}-D {layout}" for n, layout in ndims.items())
+        raise ValueError(f"{layer}: expected {layouts} input, got shape {x.shape}")
+    if channels is not None and x.shape[channel_dim] != channels:
+        raise ValueError(f"{layer}: expected input with {channels} {what}, "
+                         f"got shape {x.shape}")
+    return check_dtype(layer, x, dtype)
+
+
+def check_dtype(layer: str, x: Tensor, dtype=None) -> Tensor:
+    """A floating-point input, of the parameters' dtype when ``dtype`` is given."""
+    if x.dtype.kind != "f":
+        raise TypeError(f"{layer}: expected a floating-point input, got dtype {x.dtype}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{layer}: input has dtype {x.dtype} but the layer's parameters are "
+                        f"{dtype}; convert one (x.to('{dtype}') or model.to('{x.dtype}'))")
+    return x
