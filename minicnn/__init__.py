@@ -24,6 +24,7 @@ from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
 from minicnn.info import info
 from minicnn.random import manual_seed
 from minicnn.serialization import load, save
+from minicnn.summary import summary
 from minicnn.tensor import Tensor
 
 __version__ = "0.1.0"
@@ -32,6 +33,6 @@ __all__ = [
     "Tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "set_backend", "get_backend", "backend", "get_array_module", "BackendUnavailableError",
     "set_workspace", "get_workspace",
-    "manual_seed", "save", "load", "info", "numerical_grad", "gradcheck", "GradcheckError",
+    "manual_seed", "save", "load", "info", "summary", "numerical_grad", "gradcheck", "GradcheckError",
     "functional", "nn", "optim", "__version__",
 ]
