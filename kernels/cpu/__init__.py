@@ -1,0 +1,19 @@
+"""Numba CPU kernels (``minicnn.kernels.cpu``), the fast paths of the numba backend.
+
+Importing this package registers every kernel with
+``minicnn.backend.register_kernel('numba', name)``; it needs numba installed
+(``minicnn.set_backend('numba')`` checks that first). Each module sits beside
+the NumPy reference it replaces:
+
+    im2col.py       im2col, col2im (a gather)        minicnn/functional/conv.py
+    conv.py         conv2d_forward/backward (GEMM)   minicnn/functional/conv.py
+    pooling.py      max/avg pool forward/backward    minicnn/functional/pooling.py
+    lrn.py          lrn_forward/backward             minicnn/functional/normalization.py
+    batchnorm.py    batch_norm_forward/backward      minicnn/functional/normalization.py
+    elementwise.py  relu, dropout                    minicnn/functional/activation.py, dropout.py
+    loss.py         softmax-cross-entropy            minicnn/functional/loss.py
+    sgd.py          sgd_step                         minicnn/optim/sgd.py
+"""
+from . import batchnorm, conv, elementwise, im2col, loss, lrn, pooling, sgd
+
+__all__ = ["batchnorm", "conv", "elementwise", "im2col", "loss", "lrn", "pooling", "sgd"]

@@ -1,0 +1,138 @@
+"""im2col and col2im as Numba kernels (CPU).
+
+Notation (as in ``minicnn.functional.conv``)::
+
+    x:    (N, C, H, W)
+    cols: (N, C*KH*KW, OH*OW), row index c*KH*KW + i*KW + j (torch's unfold)
+    OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1
+    cols[n, (c, i, j), oh*OW + ow] = x[n, c, oh*SH - PH + i*DH, ow*SW - PW + j*DW]
+                                     (0 where that pixel falls in the padding)
+
+Both kernels work on a *view* ``cols3`` indexed ``[row, n, l]``: the public
+``im2col``/``col2im`` pass ``cols.transpose(1, 0, 2)`` of the contract's
+(N, C*KH*KW, L) array, while the convolution passes its chunk buffer of shape
+(C*KH*KW, nb, L), the layout in which one GEMM covers the whole chunk.
+
+col2im is a *gather*: each iteration owns one output row ``gx[n, c, h, :]`` and
+sums, in a fixed (i, j) order, every column entry that came from it. No two
+iterations write the same pixel, so there are no atomics and the result is the
+same on every run and every thread count.
+"""
+import numpy
+from numba import njit, prange
+
+from minicnn.backend import register_kernel
+
+from ._threads import use_threads_for
+
+__all__ = ["im2col", "col2im", "im2col_into", "col2im_into", "conv_out_size"]
+
+
+def conv_out_size(size, K, S, P, D):
+    """Output length of a convolution: (size + 2P - D(K-1) - 1) // S + 1."""
+    return (size + 2 * P - D * (K - 1) - 1) // S + 1
+
+
+@njit(cache=True)
+def _ceil_div(a, b):
+    """ceil(a / b) for integers, b > 0 (Python floor division rounds down)."""
+    return -((-a) // b)
+
+
+@njit(cache=True, parallel=True)
+def im2col_into(x, n0, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols3):
+    """Unfold images x[n0 : n0+nb] into cols3.
+
+    x: (N, C, H, W); cols3: (C*KH*KW, nb, OH*OW), any strides.
+    One parallel iteration per (n, c) plane.
+    """
+    nb = cols3.shape[1]
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    for p in prange(nb * C):
+        n = p // C
+        c = p % C
+        for i in range(KH):
+            for j in range(KW):
+                row = (c * KH + i) * KW + j
+                # iw = ow*SW - PW + j*DW lies in [0, W) for ow in [ow_lo, ow_hi)
+                ow_lo = min(OW, max(0, _ceil_div(PW - j * DW, SW)))
+                ow_hi = max(ow_lo, min(OW, _ceil_div(W + PW - j * DW, SW)))
+                for oh in range(OH):
+                    ih = oh * SH - PH + i * DH
+                    base = oh * OW
+                    if ih < 0 or ih >= H:
+                        for ow in range(OW):
+                            cols3[row, n, base + ow] = 0
+                        continue
+                    for ow in range(ow_lo):
+                        cols3[row, n, base + ow] = 0
+                    for ow in range(ow_lo, ow_hi):
+                        cols3[row, n, base + ow] = x[n0 + n, c, ih, ow * SW - PW + j * DW]
+                    for ow in range(ow_hi, OW):
+                        cols3[row, n, base + ow] = 0
+
+
+@njit(cache=True, parallel=True)
+def col2im_into(cols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0):
+    """Fold cols3 back into images gx[n0 : n0+nb], as a gather (no atomics).
+
+    cols3: (C*KH*KW, nb, OH*OW), any strides; gx: (N, C, H, W), overwritten.
+    gx[n, c, h, w] = sum over (i, j) with h = oh*SH - PH + i*DH and
+    w = ow*SW - PW + j*DW of cols3[(c, i, j), n, oh*OW + ow].
+    One parallel iteration per (n, c) plane; inside it each output row h is
+    summed from its column entries and written by that iteration alone.
+    """
+    nb = cols3.shape[1]
+    C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
+    for p in prange(nb * C):
+        n = p // C
+        c = p % C
+        for h in range(H):
+            for w in range(W):
+                gx[n0 + n, c, h, w] = 0
+            for i in range(KH):
+                th = h + PH - i * DH  # = oh*SH when row h was read at tap i
+                if th < 0 or th % SH != 0:
+                    continue
+                oh = th // SH
+                if oh >= OH:
+                    continue
+                for j in range(KW):
+                    row = (c * KH + i) * KW + j
+                    off = PW - j * DW  # w + off = ow*SW
+                    # first w >= 0 with (w + off) divisible by SW
+                    w_start = max(0, -off)
+                    w_start += (-(w_start + off)) % SW
+                    w_end = min(W, OW * SW - off)  # keeps ow < OW
+                    ow = (w_start + off) // SW
+                    base = oh * OW
+                    for w in range(w_start, w_end, SW):
+                        gx[n0 + n, c, h, w] += cols3[row, n, base + ow]
+                        ow += 1
+
+
+@register_kernel("numba", "im2col")
+def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW):
+    """x (N, C, H, W) -> cols (N, C*KH*KW, OH*OW), torch's unfold layout."""
+    x = numpy.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    OH = conv_out_size(H, KH, SH, PH, DH)
+    OW = conv_out_size(W, KW, SW, PW, DW)
+    cols = numpy.empty((N, C * KH * KW, OH * OW), dtype=x.dtype)
+    use_threads_for(cols.size)
+    # (N, C*KH*KW, L) -> view (C*KH*KW, N, L), the kernel's [row, n, l] indexing
+    im2col_into(x, 0, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols.transpose(1, 0, 2))
+    return cols
+
+
+@register_kernel("numba", "col2im")
+def col2im(cols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW):
+    """cols (N, C*KH*KW, OH*OW) -> x (N, C, H, W), summing overlaps (torch's fold)."""
+    N, C, H, W = x_shape
+    OH = conv_out_size(H, KH, SH, PH, DH)
+    OW = conv_out_size(W, KW, SW, PW, DW)
+    gx = numpy.empty((N, C, H, W), dtype=cols.dtype)
+    use_threads_for(cols.size)
+    # (N, C*KH*KW, L) -> view (C*KH*KW, N, L)
+    col2im_into(cols.transpose(1, 0, 2), KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, 0)
+    return gx

@@ -1,0 +1,127 @@
+"""Numba im2col, col2im and conv2d (kernels/cpu/im2col.py, conv.py) against the
+NumPy references in minicnn/functional/conv.py, on hypothesis-drawn geometry."""
+import numpy
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minicnn
+from minicnn.functional.conv import (
+    col2im_array,
+    conv2d_backward_reference,
+    conv2d_forward_reference,
+    im2col_array,
+)
+
+pytest.importorskip("numba")
+from minicnn.kernels.cpu import conv, im2col  # noqa: E402  (needs numba)
+
+RTOL = {numpy.float32: 1e-5, numpy.float64: 1e-12}
+
+
+def assert_close(actual, expected, dtype):
+    """Relative agreement, scaled by the largest reference entry (sums cancel)."""
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype
+    scale = max(1.0, float(numpy.abs(expected).max(initial=0)))
+    numpy.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+
+
+@st.composite
+def geometries(draw, max_groups=3):
+    """(N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups) that give OH, OW >= 1."""
+    groups = draw(st.integers(1, max_groups))
+    C = groups * draw(st.integers(1, 2))
+    OC = groups * draw(st.integers(1, 3))
+    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    DH, DW = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    H = draw(st.integers(max(1, DH * (KH - 1) + 1 - 2 * PH), 9))
+    W = draw(st.integers(max(1, DW * (KW - 1) + 1 - 2 * PW), 9))
+    N = draw(st.integers(1, 3))
+    return N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups
+
+
+DTYPES = st.sampled_from([numpy.float32, numpy.float64])
+
+
+@given(geometries(max_groups=1), DTYPES, st.integers(0, 2**32 - 1))
+def test_im2col_col2im_match_reference(g, dtype, seed):
+    N, C, H, W, _, KH, KW, SH, SW, PH, PW, DH, DW, _ = g
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    geometry = (KH, KW, SH, SW, PH, PW, DH, DW)
+    cols = im2col.im2col(x, *geometry)
+    assert_close(cols, im2col_array(x, *geometry), dtype)
+    gcols = rng.standard_normal(cols.shape).astype(dtype)
+    assert_close(im2col.col2im(gcols, x.shape, *geometry),
+                 col2im_array(gcols, x.shape, *geometry), dtype)
+
+
+@given(geometries(), DTYPES, st.booleans(), st.integers(0, 2**32 - 1))
+def test_conv2d_forward_backward_match_reference(g, dtype, bias, seed):
+    N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups = g
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    Wt = rng.standard_normal((OC, C // groups, KH, KW)).astype(dtype)
+    b = rng.standard_normal(OC).astype(dtype) if bias else None
+    geometry = (SH, SW, PH, PW, DH, DW, groups)
+    y = conv.conv2d_forward(x, Wt, b, *geometry)
+    assert_close(y, conv2d_forward_reference(x, Wt, b, *geometry), dtype)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    got = conv.conv2d_backward(gy, x, Wt, *geometry, True, True, bias)
+    want = conv2d_backward_reference(gy, x, Wt, *geometry, True, True, bias)
+    for a, e in zip(got, want):
+        if e is None:
+            assert a is None
+        else:
+            assert_close(a, e, dtype)
+
+
+@pytest.mark.parametrize("kernel_size, stride, padding", [(3, 2, 1), (1, 1, 0), (1, 2, 0)])
+@pytest.mark.parametrize("workspace", [1, 3000])
+def test_conv2d_chunks_under_a_small_workspace(kernel_size, stride, padding, workspace):
+    # workspace=1 forces one image per chunk; 3000 bytes gives chunks with a short last one
+    rng = numpy.random.default_rng(1)
+    x = rng.standard_normal((5, 4, 7, 6))
+    Wt = rng.standard_normal((3, 4, kernel_size, kernel_size))
+    b = rng.standard_normal(3)
+    geometry = (stride, stride, padding, padding, 1, 1, 1)
+    want_y = conv2d_forward_reference(x, Wt, b, *geometry)
+    gy = rng.standard_normal(want_y.shape)
+    want = conv2d_backward_reference(gy, x, Wt, *geometry, True, True, True)
+    old = minicnn.get_workspace()
+    minicnn.set_workspace(workspace)
+    try:
+        y = conv.conv2d_forward(x, Wt, b, *geometry)
+        got = conv.conv2d_backward(gy, x, Wt, *geometry, True, True, True)
+    finally:
+        minicnn.set_workspace(old)
+    assert_close(y, want_y, numpy.float64)
+    for a, e in zip(got, want):
+        assert_close(a, e, numpy.float64)
+
+
+@pytest.mark.parametrize("need", [(True, False, False), (False, True, False),
+                                  (False, False, True), (False, False, False)])
+def test_conv2d_backward_skips_what_is_not_needed(need):
+    rng = numpy.random.default_rng(2)
+    x = rng.standard_normal((2, 2, 5, 5)).astype(numpy.float32)
+    Wt = rng.standard_normal((4, 2, 3, 3)).astype(numpy.float32)
+    gy = rng.standard_normal((2, 4, 3, 3)).astype(numpy.float32)
+    got = conv.conv2d_backward(gy, x, Wt, 1, 1, 0, 0, 1, 1, 1, *need)
+    want = conv2d_backward_reference(gy, x, Wt, 1, 1, 0, 0, 1, 1, 1, *need)
+    for flag, a, e in zip(need, got, want):
+        assert (a is None) == (not flag)
+        if flag:
+            assert_close(a, e, numpy.float32)
+
+
+def test_col2im_is_deterministic():
+    # the gather writes every pixel from one iteration in a fixed order: bit-identical runs
+    rng = numpy.random.default_rng(3)
+    cols = rng.standard_normal((2, 3 * 3 * 3, 5 * 5)).astype(numpy.float32)
+    first = im2col.col2im(cols, (2, 3, 9, 9), 3, 3, 2, 2, 1, 1, 1, 1)
+    for _ in range(3):
+        assert numpy.array_equal(im2col.col2im(cols, (2, 3, 9, 9), 3, 3, 2, 2, 1, 1, 1, 1), first)
