@@ -1,0 +1,6 @@
+"""``python -m minicnn.bench``."""
+import sys
+
+from minicnn.bench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""``minicnn bench`` / ``python -m minicnn.bench``: the benchmark harness's front door.
+
+    minicnn bench --quick                    # a small subset, under a minute
+    minicnn bench --json results.json --out charts/
+    minicnn bench --native-blas              # the same, with OPENBLAS_CORETYPE unset
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+__all__ = ["build_parser", "main", "run"]
+
+
+def build_parser(parser=None):
+    parser = parser or argparse.ArgumentParser(
+        prog="minicnn bench", description="Time minicnn's ops and models against PyTorch.")
+    parser.add_argument("--quick", action="store_true",
+                        help="a small subset of ops, LeNet-5 and a short scaling sweep")
+    parser.add_argument("--only", choices=["ops", "models", "scaling", "memory"],
+                        action="append",
+                        help="run only these parts (repeatable; default: all)")
+    parser.add_argument("--backends", default="numpy,numba,cuda",
+                        help="minicnn backends to time, comma-separated (missing ones "
+                             "are skipped)")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="threads for BLAS, Numba and torch alike (default: all cores)")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per measurement")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed runs first")
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    parser.add_argument("--out", metavar="DIR", help="write PNG charts into DIR")
+    parser.add_argument("--native-blas", action="store_true",
+                        help="re-run with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset, so "
+                             "OpenBLAS picks the machine's own kernel")
+    return parser
+
+
+def _progress(message):
+    print(f"  .. {message}", file=sys.stderr, flush=True)
+
+
+def run(args) -> dict:
+    """Run the requested parts; returns the JSON document."""
+    from minicnn.bench import cases as case_table
+    from minicnn.bench.environment import describe, limit_threads, sgemm_peak
+    from minicnn.bench.models import MODELS, QUICK_MODELS, memory_check, run_models
+    from minicnn.bench.ops import engines, run_ops
+    from minicnn.bench.report import SCHEMA, targets
+    from minicnn.bench.scaling import QUICK_SWEEPS, SWEEPS, run_scaling
+
+    default_parts = ["ops", "models", "scaling"] + ([] if args.quick else ["memory"])
+    parts = set(args.only or default_parts)
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    engine_list = engines(backends, torch_devices=() if args.no_torch else None)
+    doc = {"schema": SCHEMA, "command": " ".join(["minicnn", "bench", *sys.argv[1:]]),
+           "ops": [], "models": [], "scaling": {"points": [], "fits": []}, "memory": []}
+    with limit_threads(args.threads):
+        doc["environment"] = describe(args.threads)
+        doc["sgemm_peak_gflops"] = sgemm_peak(512 if args.quick else 2048)
+        if "ops" in parts:
+            op_cases = case_table.quick_cases() if args.quick else case_table.all_cases()
+            doc["ops"] = run_ops(op_cases, engine_list, warmup, repeat,
+                                 doc["sgemm_peak_gflops"], _progress)
+        if "models" in parts:
+            specs = QUICK_MODELS if args.quick else MODELS
+            doc["models"] = run_models(specs, engine_list, 1, max(2, repeat - 2), _progress)
+        if "scaling" in parts:
+            points, fits = run_scaling(engine_list, QUICK_SWEEPS if args.quick else SWEEPS,
+                                       1, 3, _progress)
+            doc["scaling"] = {"points": points, "fits": fits}
+        if "memory" in parts:
+            cpu = [b for f, b in engine_list if f == "minicnn" and b != "cuda"]
+            if cpu:
+                _progress(f"VGG-16 batch 32 training step, peak memory [{cpu[-1]}]")
+                doc["memory"] = [memory_check(cpu[-1])]
+    doc["targets"] = targets(doc["ops"], doc["models"])
+    return doc
+
+
+def _print_report(doc):
+    from minicnn.bench.report import markdown_models, markdown_ops, markdown_targets
+    env = doc["environment"]
+    blas = "; ".join(f"{b.get('internal_api')} {b.get('version')} "
+                     f"core={b.get('architecture')}" for b in env["blas"])
+    print(f"# minicnn bench ({env['date']})\n")
+    print(f"- machine: {env['cpu']}, {env['cores']} cores, {env['threads']} threads used")
+    print(f"- BLAS: {blas}; env {env['blas_env'] or '{}'}")
+    print(f"- numpy {env['numpy']}, numba {env['numba']}, torch {env['torch']}, "
+          f"cupy {env['cupy']}")
+    print(f"- measured sgemm peak: {doc['sgemm_peak_gflops']:.1f} GFLOP/s\n")
+    if doc["ops"]:
+        print("## Ops\n\n" + markdown_ops(doc["ops"]) + "\n")
+    if doc["models"]:
+        print("## Models\n\n" + markdown_models(doc["models"]) + "\n")
+    if doc["scaling"]["fits"]:
+        print("## Scaling (forward conv2d, time = a + b * FLOPs)\n")
+        print("| sweep | engine | s per GFLOP | R^2 |\n| --- | --- | ---: | ---: |")
+        for f in doc["scaling"]["fits"]:
+            print(f"| {f['sweep']} | {f['framework']}/{f['backend']} | "
+                  f"{f['seconds_per_gflop']:.4f} | {f['r2']:.3f} |")
+        print()
+    for m in doc.get("memory", []):
+        print(f"## Memory\n\nVGG-16 training step, batch {m['batch']}, 224x224, "
+              f"{m['backend']}: peak RSS {m['peak_rss_bytes'] / 2**30:.2f} GiB "
+              f"(im2col workspace limit {m['workspace_bytes'] / 2**20:.0f} MiB), "
+              f"{m['seconds']:.1f} s\n")
+    if doc["targets"]:
+        print("## Targets\n\n" + markdown_targets(doc["targets"]) + "\n")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.native_blas:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+        argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--native-blas"]
+        return subprocess.call([sys.executable, "-m", "minicnn.bench", *argv], env=env)
+    from minicnn.bench.report import plot_all, write_json
+    doc = run(args)
+    _print_report(doc)
+    if args.json:
+        write_json(doc, args.json)
+        print(f"JSON written to {args.json}")
+    if args.out:
+        for path in plot_all(doc, args.out):
+            print(f"chart written to {path}")
+    return 0

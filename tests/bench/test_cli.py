@@ -1,0 +1,43 @@
+"""benchmarks/cli.py: ``minicnn bench --quick`` end to end, on numpy and numba."""
+import json
+import time
+
+import pytest
+
+from minicnn.bench.cli import main
+from minicnn.bench.report import validate
+
+
+@pytest.mark.slow
+def test_quick_run_end_to_end(tmp_path, capsys):
+    out_json = tmp_path / "bench.json"
+    charts = tmp_path / "charts"
+    start = time.perf_counter()
+    assert main(["--quick", "--backends", "numpy,numba", "--threads", "1",
+                 "--json", str(out_json), "--out", str(charts)]) == 0
+    elapsed = time.perf_counter() - start
+    assert elapsed < 60, f"--quick took {elapsed:.0f} s"
+    doc = json.loads(out_json.read_text())
+    validate(doc)
+    engines = {(r["framework"], r["backend"]) for r in doc["ops"]}
+    assert {("minicnn", "numpy"), ("minicnn", "numba"), ("torch", "cpu")} <= engines
+    assert {r["op"] for r in doc["ops"]} >= {"conv2d", "max_pool2d", "lrn", "batch_norm",
+                                             "linear", "cross_entropy"}
+    assert {(r["model"], r["mode"]) for r in doc["models"]} == {
+        ("lenet5", "train"), ("lenet5", "inference")}
+    assert all(r["median"] > 0 for r in doc["ops"] + doc["models"])
+    assert {f["sweep"] for f in doc["scaling"]["fits"]} == {"batch", "image", "channels"}
+    assert doc["environment"]["blas"], "the BLAS library must be reported"
+    assert (charts / "ops_ratio.png").stat().st_size > 0
+    assert (charts / "scaling.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "## Ops" in printed and "core=" in printed and "x torch" in printed
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--quick", "--json", "--native-blas", "--backends", "--out"):
+        assert flag in text
