@@ -10,8 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy
 
-from minicnn.bench.flops import (conv2d_flops, conv_output_size, elementwise_flops,
-                                 linear_flops, pool_flops)
+from minicnn.bench.flops import (
+    conv2d_flops,
+    conv_output_size,
+    elementwise_flops,
+    linear_flops,
+    pool_flops,
+)
 
 __all__ = ["Case", "CONV_LAYERS", "RESNET50_TARGETS", "all_cases", "quick_cases"]
 

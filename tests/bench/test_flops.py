@@ -1,6 +1,11 @@
 """benchmarks/flops.py: FLOP counts checked by hand."""
-from minicnn.bench.flops import (backward_factor, conv2d_flops, conv_output_size,
-                                 linear_flops, pool_flops)
+from minicnn.bench.flops import (
+    backward_factor,
+    conv2d_flops,
+    conv_output_size,
+    linear_flops,
+    pool_flops,
+)
 
 
 def test_conv_output_size_formula():

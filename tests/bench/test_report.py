@@ -3,8 +3,14 @@ import json
 
 import pytest
 
-from minicnn.bench.report import (SCHEMA, markdown_ops, markdown_targets, targets,
-                                  validate, write_json)
+from minicnn.bench.report import (
+    SCHEMA,
+    markdown_ops,
+    markdown_targets,
+    targets,
+    validate,
+    write_json,
+)
 from minicnn.bench.scaling import fit
 
 
