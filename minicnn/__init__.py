@@ -9,16 +9,16 @@
     loss.backward()                          # fills p.grad for every parameter
     optimizer.step()
 """
-from minicnn import functional, nn, optim  # noqa: E402  (they build on the above)
+from minicnn import functional, nn, optim
 from minicnn.autograd import enable_grad, is_grad_enabled, no_grad
 from minicnn.backend import (
-                             BackendUnavailableError,
-                             backend,
-                             get_array_module,
-                             get_backend,
-                             get_workspace,
-                             set_backend,
-                             set_workspace,
+    BackendUnavailableError,
+    backend,
+    get_array_module,
+    get_backend,
+    get_workspace,
+    set_backend,
+    set_workspace,
 )
 from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
 from minicnn.info import info
@@ -32,7 +32,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "no_grad", "enable_grad", "is_grad_enabled",
     "set_backend", "get_backend", "backend", "get_array_module", "BackendUnavailableError",
-    "set_workspace", "get_workspace",
-    "manual_seed", "save", "load", "info", "summary", "numerical_grad", "gradcheck", "GradcheckError",
-    "functional", "nn", "optim", "__version__",
+    "set_workspace", "get_workspace", "manual_seed", "save", "load", "info", "summary",
+    "numerical_grad", "gradcheck", "GradcheckError", "functional", "nn", "optim",
+    "__version__",
 ]
