@@ -37,7 +37,8 @@ setup(
     extras_require={
         "numba": ["numba>=0.60"],
         "cuda": ["cupy-cuda12x>=13"],
-        "train": ["tqdm>=4.60", "matplotlib>=3.7", "pillow>=9", "scikit-learn>=1.3"],
+        "train": ["tqdm>=4.60", "matplotlib>=3.7", "pillow>=9", "scikit-learn>=1.3",
+                  "threadpoolctl>=3.1"],
         "bench": ["threadpoolctl>=3.1", "psutil>=5.9", "matplotlib>=3.7"],
         "test": [
             "pytest>=7",

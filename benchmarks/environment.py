@@ -107,28 +107,19 @@ def limit_threads(n: int | None):
     if n is None:
         yield
         return
-    stack = contextlib.ExitStack()
-    with stack:
-        try:
-            from threadpoolctl import threadpool_limits
-            stack.enter_context(threadpool_limits(limits=n))
-        except ImportError:
-            pass
-        try:
-            import numba
-            old_numba = numba.get_num_threads()
-            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-            stack.callback(numba.set_num_threads, old_numba)
-        except ImportError:
-            pass
+    from minicnn.threads import limit_threads as limit_minicnn_threads
+    with limit_minicnn_threads(n):
         try:
             import torch
-            old_torch = torch.get_num_threads()
-            torch.set_num_threads(n)
-            stack.callback(torch.set_num_threads, old_torch)
         except ImportError:
-            pass
-        yield
+            yield
+            return
+        previous = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
 
 class PeakMemory:

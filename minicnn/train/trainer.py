@@ -1,0 +1,435 @@
+"""The Trainer: epochs of training, evaluation, schedules, checkpoints and history.
+
+    trainer = Trainer(model, optimizer, scheduler=scheduler, out_dir="runs/lenet")
+    history = trainer.fit(train_loader, val_loader, epochs=15)
+    metrics = trainer.test(test_loader)          # also writes runs/lenet/metrics.json
+
+One epoch: for each batch, ``loss = loss_fn(model(x), y)``, ``zero_grad``,
+``backward``, ``step``; then the validation pass (no gradients, ``model.eval()``),
+the scheduler step (``step()`` per epoch, or ``step(val_loss)`` for
+ReduceLROnPlateau), the history entry, the checkpoints and the curves.
+
+Checkpoints (``out_dir/checkpoint_last.npz`` every epoch and
+``out_dir/checkpoint_best.npz`` on the best validation accuracy) hold the
+model, optimizer and scheduler state, minicnn's random generator (dropout), the
+data loader's seed and epoch (shuffling and augmentation are drawn per epoch
+from ``(seed, epoch)``), the history and the epoch. They are written atomically
+by ``minicnn.save``. ``resume(dir)`` restores all of it, so 2 epochs straight and
+1 epoch + resume give bit-identical weights and metrics.
+
+A NaN or infinite loss raises ``NonFiniteLossError`` naming the epoch and
+step, before the bad gradients reach the weights; checkpoints are written only
+at the end of a good epoch, so the last one stays intact.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+import numpy
+
+from minicnn import random as mrandom
+from minicnn.autograd import no_grad
+from minicnn.backend import get_array_module
+
+__all__ = ["Trainer", "NonFiniteLossError", "CheckpointError", "evaluate", "topk_correct",
+           "load_checkpoint", "write_json", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "minicnn-checkpoint-v1"
+LAST = "checkpoint_last.npz"
+BEST = "checkpoint_best.npz"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite during training."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable or not a minicnn checkpoint."""
+
+
+def topk_correct(logits, labels, ks=(1, 5)) -> dict:
+    """How many rows have their label among the k largest logits, for each k.
+
+    ``logits``: (N, K) array; ``labels``: (N,) ints. k larger than K counts every row.
+    """
+    xp = get_array_module(logits)
+    K = logits.shape[1]
+    kmax = min(max(ks), K)
+    # the kmax best classes per row, best first: (N, K) -> (N, kmax)
+    top = xp.argsort(-logits, axis=1, kind="stable")[:, :kmax]
+    hits = top == labels.reshape(-1, 1)  # (N, kmax) bool
+    return {k: int(hits[:, :min(k, K)].any(axis=1).sum()) for k in ks}
+
+
+def _cross_entropy(logits, target):
+    from minicnn.functional import cross_entropy
+    return cross_entropy(logits, target)
+
+
+def _is_plateau(scheduler) -> bool:
+    return type(scheduler).__name__ == "ReduceLROnPlateau"
+
+
+def evaluate(model, loader, loss_fn=None, progress: bool | None = False,
+             desc: str = "eval") -> dict:
+    """Mean loss, top-1 and top-5 accuracy of ``model`` over ``loader`` (eval mode, no grad).
+
+    Returns ``{'loss', 'accuracy', 'top5_accuracy', 'count'}``.
+    """
+    loss_fn = loss_fn or _cross_entropy
+    was_training = getattr(model, "training", False)
+    model.eval()
+    total_loss, count, correct = 0.0, 0, {1: 0, 5: 0}
+    bar = _progress(loader, progress, desc)
+    start = time.perf_counter()
+    try:
+        with no_grad():
+            for x, y in bar:
+                logits = model(x)
+                loss = float(loss_fn(logits, y).item())
+                n = len(y)
+                total_loss += loss * n
+                count += n
+                for k, c in topk_correct(logits.data, y.data).items():
+                    correct[k] += c
+                _postfix(bar, total_loss / count, correct[1] / count, count, start)
+    finally:
+        _close(bar)
+        model.train(was_training)
+    return {"loss": total_loss / count, "accuracy": correct[1] / count,
+            "top5_accuracy": correct[5] / count, "count": count}
+
+
+# ------------------------------------------------------------ progress bars
+def _progress(iterable, progress, desc, total=None):
+    """A tqdm bar when ``progress`` (None: only when stderr is a terminal), else the iterable."""
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return iterable
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, leave=False, unit="batch",
+                dynamic_ncols=True)
+
+
+def _postfix(bar, loss, acc, images, start):
+    if hasattr(bar, "set_postfix"):
+        rate = images / max(time.perf_counter() - start, 1e-9)
+        bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.4f}", img_s=f"{rate:.0f}")
+
+
+def _close(bar):
+    if hasattr(bar, "close"):
+        bar.close()
+
+
+# ----------------------------------------------------------------- files
+def file_mode() -> int:
+    """The permissions a plain open() would give a new file (0o666 minus the umask);
+    mkstemp's temporary files are 0o600, so atomic writes chmod to this."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_json(obj, path: str) -> None:
+    """Write ``obj`` as indented JSON, atomically (temp file + fsync + rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path: str) -> dict:
+    """Read a checkpoint written by the Trainer; CheckpointError if it is not one.
+
+    ``path`` may be the .npz file or a run directory (its checkpoint_last.npz).
+    """
+    from minicnn.serialization import load
+    if os.path.isdir(path):
+        path = os.path.join(path, LAST)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = load(path)
+    except Exception as e:  # any unreadable file: one line naming it
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: {first}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a minicnn training checkpoint "
+                              f"(expected format {CHECKPOINT_FORMAT!r})")
+    return ckpt
+
+
+class Trainer:
+    """Train ``model`` with ``optimizer``, tracking loss and top-1/top-5 accuracy.
+
+    Args:
+        model: a minicnn.nn.Module returning logits (N, K).
+        optimizer: a minicnn.optim optimizer over the model's parameters.
+        loss_fn: ``loss_fn(logits, target) -> scalar Tensor`` (default cross_entropy).
+        scheduler: an lr_scheduler; ReduceLROnPlateau is stepped with the
+            validation loss (the training loss when there is no validation set).
+        out_dir: where checkpoints, history.json/metrics.json and curves.png go
+            (None: nothing is written).
+        early_stopping: stop when the validation loss has not improved for this
+            many epochs (None: never).
+        progress: tqdm bars; None shows them only when stderr is a terminal.
+        log: a function taking one line per epoch (default print; None: silent).
+        config: a JSON-able dict stored in checkpoints and metrics.json (the CLI
+            puts the model name, dataset, classes and normalisation there).
+    """
+
+    def __init__(self, model, optimizer, loss_fn=None, scheduler=None, out_dir=None,
+                 early_stopping: int | None = None, progress: bool | None = None,
+                 log=print, config: dict | None = None):
+        if early_stopping is not None and (not isinstance(early_stopping, int)
+                                           or early_stopping < 1):
+            raise ValueError(f"Trainer: early_stopping must be a positive int or None, got "
+                             f"{early_stopping!r}")
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn or _cross_entropy
+        self.scheduler = scheduler
+        self.out_dir = out_dir
+        self.early_stopping = early_stopping
+        self.progress = progress
+        self.log = log
+        self.config = dict(config or {})
+        self.epoch = 0                    # epochs completed
+        self.history: list[dict] = []
+        self.best_val_accuracy = -1.0
+        self.best_epoch = 0
+        self.best_val_loss = math.inf
+        self.bad_epochs = 0
+        self.stopped_early = False
+        self.loader_state = None          # the train loader's state at the last checkpoint
+
+    # ------------------------------------------------------------ one epoch
+    def train_epoch(self, loader) -> dict:
+        """One pass over ``loader``; returns the epoch's mean loss and accuracies."""
+        self.model.train()
+        epoch = self.epoch + 1
+        total_loss, count, correct = 0.0, 0, {1: 0, 5: 0}
+        bar = _progress(loader, self.progress, f"epoch {epoch}")
+        start = time.perf_counter()
+        try:
+            for step, (x, y) in enumerate(bar, start=1):
+                logits = self.model(x)
+                loss = self.loss_fn(logits, y)
+                value = float(loss.item())
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(self._nan_message(value, epoch, step))
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                n = len(y)
+                total_loss += value * n
+                count += n
+                for k, c in topk_correct(logits.data, y.data).items():
+                    correct[k] += c
+                _postfix(bar, total_loss / count, correct[1] / count, count, start)
+        finally:
+            _close(bar)
+        return {"loss": total_loss / count, "accuracy": correct[1] / count,
+                "top5_accuracy": correct[5] / count, "count": count}
+
+    def _nan_message(self, value, epoch, step) -> str:
+        msg = f"training stopped: the loss became {value} at epoch {epoch}, step {step}"
+        last = os.path.join(self.out_dir, LAST) if self.out_dir else None
+        if last and os.path.isfile(last):
+            msg += (f"; the last good checkpoint {last} (epoch {self.epoch}) is intact. "
+                    "Try a smaller --lr")
+        else:
+            msg += "; no checkpoint was written yet. Try a smaller --lr"
+        return msg
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, train_loader, val_loader=None, epochs: int = 1) -> list:
+        """Train until ``epochs`` epochs are complete in total (a resumed run continues).
+
+        Returns the history: one dict per epoch with ``epoch, train_loss,
+        train_accuracy, train_top5_accuracy, val_loss, val_accuracy,
+        val_top5_accuracy, lr, seconds`` (val_* are None without a validation set).
+        """
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"Trainer.fit: epochs must be a positive int, got {epochs!r}")
+        while self.epoch < epochs and not self.stopped_early:
+            start = time.perf_counter()
+            lr = float(self.optimizer.param_groups[0]["lr"])
+            if hasattr(train_loader, "set_epoch"):
+                train_loader.set_epoch(self.epoch)
+            train = self.train_epoch(train_loader)
+            val = None
+            if val_loader is not None:
+                val = evaluate(self.model, val_loader, self.loss_fn, self.progress,
+                               f"epoch {self.epoch + 1} val")
+            self._step_scheduler(train, val)
+            self.epoch += 1
+            entry = {
+                "epoch": self.epoch,
+                "train_loss": train["loss"], "train_accuracy": train["accuracy"],
+                "train_top5_accuracy": train["top5_accuracy"],
+                "val_loss": val["loss"] if val else None,
+                "val_accuracy": val["accuracy"] if val else None,
+                "val_top5_accuracy": val["top5_accuracy"] if val else None,
+                "lr": lr,
+                "seconds": time.perf_counter() - start,
+            }
+            self.history.append(entry)
+            improved = self._track_best(entry)
+            if hasattr(train_loader, "state_dict"):
+                self.loader_state = train_loader.state_dict()
+            self._write_epoch_files(improved)
+            self._log_epoch(entry, epochs, train["count"])
+        return self.history
+
+    def _step_scheduler(self, train, val) -> None:
+        if self.scheduler is None:
+            return
+        if _is_plateau(self.scheduler):
+            self.scheduler.step(val["loss"] if val else train["loss"])
+        else:
+            self.scheduler.step()
+
+    def _track_best(self, entry) -> bool:
+        """Update best accuracy and the early-stopping count; True if this epoch is best."""
+        acc = entry["val_accuracy"] if entry["val_accuracy"] is not None \
+            else entry["train_accuracy"]
+        loss = entry["val_loss"] if entry["val_loss"] is not None else entry["train_loss"]
+        improved = acc > self.best_val_accuracy
+        if improved:
+            self.best_val_accuracy = acc
+            self.best_epoch = entry["epoch"]
+        if loss < self.best_val_loss:
+            self.best_val_loss = loss
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+            if self.early_stopping is not None and self.bad_epochs >= self.early_stopping:
+                self.stopped_early = True
+        return improved
+
+    def _log_epoch(self, e, epochs, images) -> None:
+        if self.log is None:
+            return
+        line = (f"epoch {e['epoch']}/{epochs}  train loss {e['train_loss']:.4f} "
+                f"acc {e['train_accuracy']:.4f}")
+        if e["val_loss"] is not None:
+            line += f"  val loss {e['val_loss']:.4f} acc {e['val_accuracy']:.4f}"
+        line += f"  lr {e['lr']:.3g}  {e['seconds']:.1f}s ({images / e['seconds']:.0f} img/s)"
+        if self.stopped_early:
+            line += f"  early stop: no val-loss improvement for {self.bad_epochs} epochs"
+        self.log(line)
+
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs, as a minicnn.save-able nested dict."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng": mrandom.get_rng_state(),
+            "loader": self.loader_state,
+            "history": self.history,
+            "best_val_accuracy": self.best_val_accuracy,
+            "best_epoch": self.best_epoch,
+            "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+            "bad_epochs": self.bad_epochs,
+            "stopped_early": self.stopped_early,
+            "config": self.config,
+        }
+
+    def load_state_dict(self, ckpt: dict, train_loader=None) -> None:
+        """Restore a ``state_dict()`` (the model, optimizer, scheduler, RNG and counters)."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None and ckpt.get("scheduler") is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        mrandom.set_rng_state(ckpt["rng"])
+        self.epoch = int(ckpt["epoch"])
+        self.history = [dict(e) for e in ckpt["history"]]
+        self.best_val_accuracy = float(ckpt["best_val_accuracy"])
+        self.best_epoch = int(ckpt["best_epoch"])
+        best_loss = ckpt.get("best_val_loss")
+        self.best_val_loss = math.inf if best_loss is None else float(best_loss)
+        self.bad_epochs = int(ckpt["bad_epochs"])
+        self.stopped_early = bool(ckpt["stopped_early"])
+        self.loader_state = ckpt.get("loader")
+        if train_loader is not None and self.loader_state is not None \
+                and hasattr(train_loader, "load_state_dict"):
+            train_loader.load_state_dict(self.loader_state)
+
+    def save_checkpoint(self, path: str) -> None:
+        from minicnn.serialization import save
+        save(self.state_dict(), path)
+
+    def resume(self, path: str, train_loader=None) -> dict:
+        """Continue from ``path`` (a run directory or a checkpoint file); returns the checkpoint."""
+        ckpt = load_checkpoint(path)
+        self.load_state_dict(ckpt, train_loader)
+        return ckpt
+
+    def _write_epoch_files(self, improved: bool) -> None:
+        if self.out_dir is None:
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        self.save_checkpoint(os.path.join(self.out_dir, LAST))
+        if improved:
+            self.save_checkpoint(os.path.join(self.out_dir, BEST))
+        write_json({"history": self.history, "config": self.config},
+                   os.path.join(self.out_dir, "history.json"))
+        self.plot()
+
+    def plot(self, path: str | None = None) -> str | None:
+        """Draw the loss and accuracy curves to ``path`` (default out_dir/curves.png)."""
+        from minicnn.train.plots import plot_history
+        if path is None:
+            if self.out_dir is None:
+                return None
+            path = os.path.join(self.out_dir, "curves.png")
+        return plot_history(self.history, path, title=self.config.get("title"))
+
+    # ----------------------------------------------------------------- test
+    def test(self, loader) -> dict:
+        """Evaluate on the test set; writes out_dir/metrics.json; returns the metrics.
+
+        metrics.json: ``test_loss, test_accuracy, test_top5_accuracy, epochs,
+        best_epoch, best_val_accuracy, stopped_early, history, config``.
+        """
+        result = evaluate(self.model, loader, self.loss_fn, self.progress, "test")
+        metrics = {
+            "test_loss": result["loss"],
+            "test_accuracy": result["accuracy"],
+            "test_top5_accuracy": result["top5_accuracy"],
+            "epochs": self.epoch,
+            "best_epoch": self.best_epoch,
+            "best_val_accuracy": self.best_val_accuracy if self.best_epoch else None,
+            "stopped_early": self.stopped_early,
+            "train_seconds": float(numpy.sum([e["seconds"] for e in self.history])),
+            "history": self.history,
+            "config": self.config,
+        }
+        if self.out_dir is not None:
+            write_json(metrics, os.path.join(self.out_dir, "metrics.json"))
+        return metrics
