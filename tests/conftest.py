@@ -1,4 +1,9 @@
-"""Shared test settings: hypothesis profiles sized for a 2-core CI machine."""
+"""Shared test settings: hypothesis profiles sized for a 2-core CI machine, and
+the one ``kernel_backend`` fixture that reruns a test on every kernel backend.
+
+MINICNN_TEST_BACKENDS=numpy,numba restricts that fixture to the backends named
+(a named backend this machine cannot run is reported as skipped, with why).
+"""
 import os
 import shutil
 import subprocess
@@ -28,6 +33,9 @@ import numpy  # noqa: E402  (after the simulator switch)
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
+import minicnn  # noqa: E402
+from minicnn.backend import BACKENDS, BackendUnavailableError, check_backend  # noqa: E402
+
 settings.register_profile(
     "ci", max_examples=15, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -44,6 +52,67 @@ if torch is not None:
     # The tests use tiny tensors: torch's intra-op thread pool costs ~40 ms a call
     # on a busy 2-core machine (pytest -n 2 already uses both cores) and buys nothing.
     torch.set_num_threads(1)
+
+
+def _kernel_backends():
+    """The kernel backends to test, as pytest params (ids: the backend names).
+
+    numpy (the references) always; numba when it imports; cuda only when CuPy
+    finds a real GPU, never under the CUDA simulator (which only emulates
+    numba.cuda, not CuPy). MINICNN_TEST_BACKENDS keeps the ones it names.
+    """
+    available, why_not = [], {}
+    for name in BACKENDS:
+        if name == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+            why_not[name] = "no NVIDIA GPU here (the CUDA simulator is on)"
+            continue
+        try:
+            check_backend(name)
+        except BackendUnavailableError as e:
+            why_not[name] = str(e)
+        else:
+            available.append(name)
+    names = os.environ.get("MINICNN_TEST_BACKENDS", "").split(",")
+    wanted = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+    unknown = [n for n in wanted if n not in BACKENDS]
+    if unknown:
+        raise pytest.UsageError(
+            f"MINICNN_TEST_BACKENDS: unknown backend(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(BACKENDS)}")
+    if not wanted:
+        return [pytest.param(name, id=name) for name in available]
+    # asked for by name but not runnable here: skipped with the reason, not dropped
+    return [pytest.param(name, id=name) if name in available else
+            pytest.param(name, id=name, marks=pytest.mark.skip(
+                reason=f"MINICNN_TEST_BACKENDS asks for {name}: {why_not[name]}"))
+            for name in wanted]
+
+
+KERNEL_BACKENDS = _kernel_backends()
+
+
+@pytest.fixture(params=KERNEL_BACKENDS)
+def kernel_backend(request):
+    """Run the test once per kernel backend, inside ``with minicnn.backend(name):``.
+
+    Yields the backend name. Ops then dispatch their hot loops (im2col, pooling,
+    batch_norm, ...) to that backend's kernels, so one test checks every backend
+    against finite differences and PyTorch. Under 'cuda', NumPy data still runs
+    the references (kernels are chosen by the data's type); tests/gpu moves the
+    data to the GPU. In @given tests write ``@pytest.mark.usefixtures("kernel_backend")``:
+    one backend for all examples is intended, and a fixture named in the test's
+    signature would trip hypothesis' function_scoped_fixture health check.
+    """
+    with minicnn.backend(request.param):
+        yield request.param
+
+
+@pytest.fixture
+def reference_backend():
+    """Pin the test to the NumPy references, for tests about the references
+    themselves (spies on the reference kernels, counts of their calls)."""
+    with minicnn.backend("numpy"):
+        yield "numpy"
 
 
 @pytest.fixture

@@ -1,6 +1,4 @@
 """minicnn/functional/activation.py: gradcheck, PyTorch parity, stability, errors."""
-import importlib.util
-
 import numpy
 import pytest
 import torch
@@ -13,8 +11,8 @@ import minicnn.functional as F
 from minicnn.backend import _kernels
 from minicnn.testing import assert_torch_parity
 
-# every op runs on the NumPy references and, where numba is installed, on its kernels
-KERNEL_BACKENDS = ["numpy"] + (["numba"] if importlib.util.find_spec("numba") else [])
+# tests using the kernel_backend fixture (tests/conftest.py) run once per kernel
+# backend: on the NumPy references, on numba's kernels, ...
 
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
 
@@ -36,17 +34,17 @@ def _data(shape, seed=0):
     return numpy.where(numpy.abs(x) < 1e-3, 0.5, x)
 
 
-@pytest.mark.parametrize("kernels", KERNEL_BACKENDS)
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("name,op,torch_op", ELEMENTWISE, ids=[e[0] for e in ELEMENTWISE])
 @given(shape=shapes)
-def test_elementwise_gradcheck_and_parity(kernels, name, op, torch_op, shape):
-    with minicnn.backend(kernels):
-        x = _data(shape)
-        assert minicnn.gradcheck(op, [x.copy()])
-        assert_torch_parity(op, torch_op, [x])
-        assert_torch_parity(op, torch_op, [x.astype(numpy.float32)])
+def test_elementwise_gradcheck_and_parity(name, op, torch_op, shape):
+    x = _data(shape)
+    assert minicnn.gradcheck(op, [x.copy()])
+    assert_torch_parity(op, torch_op, [x])
+    assert_torch_parity(op, torch_op, [x.astype(numpy.float32)])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("name,op,torch_op", ALONG_DIM, ids=[e[0] for e in ALONG_DIM])
 @given(shape=shapes, data=st.data())
 def test_softmax_family_gradcheck_and_parity(name, op, torch_op, shape, data):
@@ -69,7 +67,7 @@ def test_softmax_rows_sum_to_one_and_implicit_dim_matches_torch():
 
 
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
-def test_huge_inputs_stay_finite(dtype):
+def test_huge_inputs_stay_finite(dtype, kernel_backend):
     x = numpy.array([[1e4, -1e4, 0.0], [-800.0, 800.0, 3.0]], dtype=dtype)
     with numpy.errstate(over="raise", invalid="raise", divide="raise"):
         for op, torch_op in [(F.sigmoid, torch.sigmoid),
@@ -83,12 +81,13 @@ def test_huge_inputs_stay_finite(dtype):
                                           rtol=1e-6, atol=1e-30)
 
 
-def test_relu_gradient_at_zero_is_zero_as_torch():
+def test_relu_gradient_at_zero_is_zero_as_torch(kernel_backend):
     assert_torch_parity(F.relu, TF.relu, [numpy.array([-1.0, 0.0, 2.0])])
     assert_torch_parity(F.leaky_relu, TF.leaky_relu, [numpy.array([-1.0, 0.0, 2.0])])
 
 
 def test_relu_runs_through_the_kernel_contract(monkeypatch):
+    # about the NumPy dispatch itself: spies on the reference kernels
     calls = []
     ref_fwd = F.activation.relu_forward_reference
     ref_bwd = F.activation.relu_backward_reference

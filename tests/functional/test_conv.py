@@ -2,7 +2,10 @@
 
 Each op is checked three ways: finite differences (gradcheck, float64), the
 PyTorch oracle (forward and backward, float64 and float32), and its input
-validation. Shapes are drawn by hypothesis and kept tiny.
+validation. Shapes are drawn by hypothesis and kept tiny. Tests using the
+kernel_backend fixture (tests/conftest.py) run once per kernel backend: on the
+NumPy references, on numba's kernels, ...; tests about the references
+themselves (spies, call counts) use reference_backend.
 """
 import importlib
 
@@ -21,14 +24,6 @@ from minicnn.testing import assert_torch_parity
 backend_module = importlib.import_module("minicnn.backend")
 DTYPES = [numpy.float64, numpy.float32]
 SAME_WARNING = "ignore:Using padding='same'"
-
-
-@pytest.fixture(autouse=True)
-def reference_backend():
-    """These tests check the NumPy references; the fast kernels are tested against
-    them in tests/kernels."""
-    with minicnn.backend("numpy"):
-        yield
 
 
 def randn(rng, shape, dtype=numpy.float64):
@@ -89,6 +84,7 @@ def conv_cases(draw):
 
 
 # ------------------------------------------------------------------- im2col
+@pytest.mark.usefixtures("kernel_backend")
 @given(geometry(allow_same=False), st.integers(1, 2), st.integers(1, 2))
 def test_im2col_gradcheck(g, N, C):
     rng = numpy.random.default_rng(0)
@@ -98,6 +94,7 @@ def test_im2col_gradcheck(g, N, C):
     assert minicnn.gradcheck(lambda t: F.im2col(t, **kw), [x])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(geometry(allow_same=False), st.integers(1, 2), st.integers(1, 2))
 def test_col2im_gradcheck(g, N, C):
     rng = numpy.random.default_rng(0)
@@ -109,6 +106,7 @@ def test_col2im_gradcheck(g, N, C):
     assert minicnn.gradcheck(lambda t: F.col2im(t, (H, W), **kw), [cols])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(geometry(allow_same=False), st.integers(1, 2), st.integers(1, 3))
 def test_im2col_col2im_match_torch_unfold_fold(dtype, g, N, C):
@@ -124,7 +122,7 @@ def test_im2col_col2im_match_torch_unfold_fold(dtype, g, N, C):
                         lambda t: torch.nn.functional.fold(t, (H, W), **kw), [c])
 
 
-def test_im2col_docstring_example():
+def test_im2col_docstring_example(kernel_backend):
     x = minicnn.Tensor(numpy.arange(9.0).reshape(1, 1, 3, 3))
     cols = F.im2col(x, kernel_size=2).numpy()[0]
     # column k is the 2x2 patch at output k, read row by row
@@ -152,6 +150,7 @@ def test_col2im_array_is_the_adjoint_of_im2col_array(g):
 
 
 # ------------------------------------------------------------------- conv2d
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.filterwarnings(SAME_WARNING)
 @given(conv_cases())
 def test_conv2d_gradcheck(case):
@@ -163,6 +162,7 @@ def test_conv2d_gradcheck(case):
     assert minicnn.gradcheck(lambda *t: F.conv2d(*t, **kw), inputs)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.filterwarnings(SAME_WARNING)
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(conv_cases())
@@ -179,7 +179,7 @@ def test_conv2d_matches_torch(dtype, case):
 @pytest.mark.filterwarnings(SAME_WARNING)
 @pytest.mark.parametrize("kernel, dilation", [((2, 2), 1), ((2, 4), (1, 1)), ((3, 2), (2, 3)),
                                               ((4, 3), (1, 2))])
-def test_conv2d_same_padding_even_kernels(kernel, dilation, rng):
+def test_conv2d_same_padding_even_kernels(kernel, dilation, rng, kernel_backend):
     # an odd total padding puts the extra row/column at the bottom/right (as torch)
     x, w = randn(rng, (2, 3, 5, 6)), randn(rng, (4, 3) + kernel)
     (y,), _ = assert_torch_parity(
@@ -189,7 +189,7 @@ def test_conv2d_same_padding_even_kernels(kernel, dilation, rng):
     assert y.shape == (2, 4, 5, 6)
 
 
-def test_conv2d_pointwise_skips_im2col(rng, monkeypatch):
+def test_conv2d_pointwise_skips_im2col(rng, monkeypatch, reference_backend):
     calls = []
     monkeypatch.setattr(conv_module, "im2col_array", lambda *a: calls.append(a))
     monkeypatch.setattr(conv_module, "col2im_array", lambda *a: calls.append(a))
@@ -198,7 +198,7 @@ def test_conv2d_pointwise_skips_im2col(rng, monkeypatch):
     assert calls == []
 
 
-def test_conv2d_alexnet_towers_and_depthwise(rng):
+def test_conv2d_alexnet_towers_and_depthwise(rng, kernel_backend):
     # groups=2: each half of the filters sees only its half of the channels
     x, w = randn(rng, (1, 4, 7, 7)), randn(rng, (6, 2, 3, 3))
     y = F.conv2d(minicnn.Tensor(x), minicnn.Tensor(w), groups=2).numpy()
@@ -222,7 +222,7 @@ def _conv_with_grads(x, w, b, **kw):
 
 @pytest.mark.parametrize("kw", [dict(padding=1, stride=2), dict(groups=2, dilation=2),
                                 dict()])
-def test_conv2d_chunked_equals_unchunked(kw, rng, monkeypatch):
+def test_conv2d_chunked_equals_unchunked(kw, rng, monkeypatch, reference_backend):
     groups = kw.get("groups", 1)
     x, w, b = randn(rng, (5, 4, 7, 6)), randn(rng, (6, 4 // groups, 3, 2)), randn(rng, (6,))
     whole = _conv_with_grads(x, w, b, **kw)
@@ -249,7 +249,7 @@ def test_conv2d_chunked_equals_unchunked(kw, rng, monkeypatch):
     assert minicnn.get_workspace() == previous
 
 
-def test_conv2d_saves_only_x_and_weight(rng):
+def test_conv2d_saves_only_x_and_weight(rng, kernel_backend):
     x = minicnn.Tensor(randn(rng, (2, 3, 6, 6)), requires_grad=True)
     w = minicnn.Tensor(randn(rng, (4, 3, 3, 3)), requires_grad=True)
     y = F.conv2d(x, w, padding=1)
@@ -260,7 +260,7 @@ def test_conv2d_saves_only_x_and_weight(rng):
 
 @pytest.mark.parametrize("needs", [(True, False, False), (False, True, True),
                                    (False, False, True)])
-def test_conv2d_backward_computes_only_what_is_needed(needs, rng):
+def test_conv2d_backward_computes_only_what_is_needed(needs, rng, kernel_backend):
     arrays = [randn(rng, (2, 3, 5, 5)), randn(rng, (4, 3, 3, 3)), randn(rng, (4,))]
     ts = [minicnn.Tensor(a, requires_grad=r) for a, r in zip(arrays, needs)]
     F.conv2d(*ts).sum().backward()
@@ -268,7 +268,7 @@ def test_conv2d_backward_computes_only_what_is_needed(needs, rng):
         assert (t.grad is not None) == r
 
 
-def test_conv2d_goes_through_the_kernel_contract(rng, monkeypatch):
+def test_conv2d_goes_through_the_kernel_contract(rng, monkeypatch, reference_backend):
     seen = {}
 
     def spy(name, reference):
@@ -377,7 +377,7 @@ def test_im2col_col2im_validation():
 
 
 
-def test_conv2d_hands_kernels_contiguous_arrays(rng, monkeypatch):
+def test_conv2d_hands_kernels_contiguous_arrays(rng, monkeypatch, reference_backend):
     # transposed views reach the kernels as C-contiguous copies (the contract)
     def checked(name, reference):
         def fn(*args):
@@ -404,7 +404,7 @@ def test_conv2d_hands_kernels_contiguous_arrays(rng, monkeypatch):
         numpy.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-14)
 
 
-def test_docstring_examples_run():
+def test_docstring_examples_run(kernel_backend):
     # the worked examples a student copies from help(F.im2col) print what they say
     import doctest
     result = doctest.testmod(conv_module)

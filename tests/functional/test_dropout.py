@@ -1,6 +1,4 @@
 """minicnn/functional/dropout.py: seeded masks, scaling, gradcheck, parity, errors."""
-import importlib.util
-
 import numpy
 import pytest
 import torch
@@ -12,8 +10,8 @@ import minicnn.functional as F
 from minicnn.backend import _kernels
 from minicnn.testing import assert_torch_parity
 
-# every op runs on the NumPy references and, where numba is installed, on its kernels
-KERNEL_BACKENDS = ["numpy"] + (["numba"] if importlib.util.find_spec("numba") else [])
+# tests using the kernel_backend fixture (tests/conftest.py) run once per kernel
+# backend: on the NumPy references, on numba's kernels, ...
 
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
 probabilities = st.sampled_from([0.0, 0.1, 0.5, 0.75, 1.0])
@@ -27,7 +25,7 @@ def _seeded_dropout(seed, p):
     return fn
 
 
-def test_same_seed_same_mask_other_seed_other_mask():
+def test_same_seed_same_mask_other_seed_other_mask(kernel_backend):
     x = minicnn.Tensor(numpy.ones((4, 50)))
     first = _seeded_dropout(7, 0.5)(x).numpy()
     again = _seeded_dropout(7, 0.5)(x).numpy()
@@ -41,7 +39,7 @@ def test_same_seed_same_mask_other_seed_other_mask():
 
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.9])
-def test_inverted_scaling_and_drop_rate(dtype, p):
+def test_inverted_scaling_and_drop_rate(dtype, p, kernel_backend):
     minicnn.manual_seed(0)
     y = F.dropout(minicnn.Tensor(numpy.ones(20000, dtype=dtype)), p).numpy()
     assert y.dtype == dtype
@@ -51,26 +49,26 @@ def test_inverted_scaling_and_drop_rate(dtype, p):
     assert abs(y.mean() - 1) < 0.05          # E[y] = x: no rescaling at eval time
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(shape=shapes, p=probabilities)
 def test_gradcheck_with_reseeding(shape, p):
     x = numpy.random.default_rng(1).standard_normal(shape)
     assert minicnn.gradcheck(_seeded_dropout(3, p), [x])
 
 
-@pytest.mark.parametrize("kernels", KERNEL_BACKENDS)
+@pytest.mark.usefixtures("kernel_backend")
 @given(shape=shapes, p=probabilities)
-def test_parity_with_torch_given_the_same_mask(kernels, shape, p):
-    with minicnn.backend(kernels):
-        # torch draws its own random numbers, so take our mask and apply it in torch
-        # (the uniform numbers are drawn in x's dtype, so the mask depends on it)
-        for dtype in (numpy.float64, numpy.float32):
-            mask = _seeded_dropout(5, p)(minicnn.Tensor(numpy.ones(shape, dtype))).numpy()
-            x = numpy.random.default_rng(2).standard_normal(shape).astype(dtype)
-            m = torch.from_numpy(mask)
-            assert_torch_parity(_seeded_dropout(5, p), lambda a: a * m, [x])
+def test_parity_with_torch_given_the_same_mask(shape, p):
+    # torch draws its own random numbers, so take our mask and apply it in torch
+    # (the uniform numbers are drawn in x's dtype, so the mask depends on it)
+    for dtype in (numpy.float64, numpy.float32):
+        mask = _seeded_dropout(5, p)(minicnn.Tensor(numpy.ones(shape, dtype))).numpy()
+        x = numpy.random.default_rng(2).standard_normal(shape).astype(dtype)
+        m = torch.from_numpy(mask)
+        assert_torch_parity(_seeded_dropout(5, p), lambda a: a * m, [x])
 
 
-def test_p_one_gives_zeros_and_zero_gradient_p_zero_is_identity():
+def test_p_one_gives_zeros_and_zero_gradient_p_zero_is_identity(kernel_backend):
     x = minicnn.Tensor(numpy.arange(1.0, 7.0).reshape(2, 3), requires_grad=True)
     y = F.dropout(x, 1.0)
     y.sum().backward()
@@ -84,6 +82,7 @@ def test_eval_mode_is_identity():
 
 
 def test_dropout_runs_through_the_kernel_contract(monkeypatch):
+    # about the NumPy dispatch itself: spies on the reference kernel
     seen = []
 
     def spy(x, u, p):

@@ -10,6 +10,8 @@ import minicnn.functional as F
 from minicnn.testing import assert_torch_parity
 
 
+# the kernel_backend fixture (tests/conftest.py) runs it once per kernel backend
+@pytest.mark.usefixtures("kernel_backend")
 @given(lead=st.lists(st.integers(1, 3), max_size=2).map(tuple),
        in_features=st.integers(1, 4), out_features=st.integers(1, 4),
        with_bias=st.booleans())

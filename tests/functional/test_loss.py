@@ -1,6 +1,4 @@
 """minicnn/functional/loss.py: cross_entropy, nll_loss, mse_loss."""
-import importlib.util
-
 import numpy
 import pytest
 import torch
@@ -14,8 +12,8 @@ from minicnn.backend import _kernels
 from minicnn.functional import loss as loss_module
 from minicnn.testing import assert_torch_parity
 
-# every op runs on the NumPy references and, where numba is installed, on its kernels
-KERNEL_BACKENDS = ["numpy"] + (["numba"] if importlib.util.find_spec("numba") else [])
+# tests using the kernel_backend fixture (tests/conftest.py) run once per kernel
+# backend: on the NumPy references, on numba's kernels, ...
 
 
 @st.composite
@@ -53,25 +51,24 @@ def _ce(target, weight, reduction, smoothing):
     return ours, theirs
 
 
-@pytest.mark.parametrize("kernels", KERNEL_BACKENDS)
+@pytest.mark.usefixtures("kernel_backend")
 @given(case=ce_cases())
-def test_cross_entropy_gradcheck(kernels, case):
-    with minicnn.backend(kernels):
-        logits, target, weight, reduction, smoothing = case
-        ours, _ = _ce(target, weight, reduction, smoothing)
-        assert minicnn.gradcheck(ours, [logits])
+def test_cross_entropy_gradcheck(case):
+    logits, target, weight, reduction, smoothing = case
+    ours, _ = _ce(target, weight, reduction, smoothing)
+    assert minicnn.gradcheck(ours, [logits])
 
 
-@pytest.mark.parametrize("kernels", KERNEL_BACKENDS)
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @given(case=ce_cases())
-def test_cross_entropy_parity_with_torch(kernels, dtype, case):
-    with minicnn.backend(kernels):
-        logits, target, weight, reduction, smoothing = case
-        ours, theirs = _ce(target, weight, reduction, smoothing)
-        assert_torch_parity(ours, theirs, [logits.astype(dtype)])
+def test_cross_entropy_parity_with_torch(dtype, case):
+    logits, target, weight, reduction, smoothing = case
+    ours, theirs = _ce(target, weight, reduction, smoothing)
+    assert_torch_parity(ours, theirs, [logits.astype(dtype)])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @given(case=ce_cases())
 def test_cross_entropy_probability_targets(dtype, case):
@@ -93,7 +90,7 @@ def test_cross_entropy_probability_targets(dtype, case):
 
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
-def test_huge_logits_give_finite_loss_and_gradient(dtype):
+def test_huge_logits_give_finite_loss_and_gradient(dtype, kernel_backend):
     z = numpy.array([[1e4, -1e4, 0.0], [0.0, 1e4, 1e4], [-1e4, -1e4, -1e4]], dtype=dtype)
     target = numpy.array([1, 0, 2])
     for smoothing in (0.0, 0.2):
@@ -106,7 +103,7 @@ def test_huge_logits_give_finite_loss_and_gradient(dtype):
         assert_torch_parity(ours, theirs, [z])
 
 
-def test_targets_as_tensor_list_and_unbatched_input():
+def test_targets_as_tensor_list_and_unbatched_input(kernel_backend):
     z = numpy.random.default_rng(1).standard_normal((3, 4))
     labels = numpy.array([3, 0, 1])
     expected = F.cross_entropy(z, labels).item()
@@ -116,7 +113,7 @@ def test_targets_as_tensor_list_and_unbatched_input():
                         lambda a: TF.cross_entropy(a, torch.tensor(2)), [z[0]])
 
 
-def test_cross_entropy_equals_nll_of_log_softmax():
+def test_cross_entropy_equals_nll_of_log_softmax(kernel_backend):
     z = numpy.random.default_rng(2).standard_normal((5, 3))
     y = numpy.array([0, 2, 1, 1, 0])
     a = F.cross_entropy(z, y).item()
@@ -124,7 +121,7 @@ def test_cross_entropy_equals_nll_of_log_softmax():
     assert a == pytest.approx(b, rel=1e-12)
 
 
-def test_all_ignored_mean_is_nan_as_torch():
+def test_all_ignored_mean_is_nan_as_torch(kernel_backend):
     z = numpy.zeros((2, 3))
     with numpy.errstate(invalid="ignore", divide="ignore"):
         loss = F.cross_entropy(z, numpy.array([-100, -100])).item()
@@ -134,6 +131,7 @@ def test_all_ignored_mean_is_nan_as_torch():
 
 
 def test_softmax_cross_entropy_kernels_are_dispatched(monkeypatch):
+    # about the NumPy dispatch itself: spies on the reference kernels
     calls = []
     for name in ("softmax_cross_entropy_forward", "softmax_cross_entropy_backward"):
         ref = getattr(loss_module, f"{name}_reference")
@@ -151,6 +149,7 @@ def nll_cases(draw):
     return logits, target, weight, reduction
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(case=nll_cases())
 def test_nll_loss_gradcheck_and_parity(case):
     x, target, weight, reduction = case
@@ -169,6 +168,7 @@ def test_nll_loss_gradcheck_and_parity(case):
         lambda a: F.nll_loss(a, target, weight=weight, reduction=reduction), [x])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple),
        reduction=st.sampled_from(["mean", "sum", "none"]))
 def test_mse_loss_gradcheck_and_parity(shape, reduction):

@@ -1,6 +1,4 @@
 """minicnn/functional/normalization.py: batch_norm and local_response_norm."""
-import importlib.util
-
 import numpy
 import pytest
 import torch
@@ -14,8 +12,8 @@ from minicnn.backend import _kernels
 from minicnn.functional import normalization
 from minicnn.testing import assert_torch_parity
 
-# every op runs on the NumPy references and, where numba is installed, on its kernels
-KERNEL_BACKENDS = ["numpy"] + (["numba"] if importlib.util.find_spec("numba") else [])
+# tests using the kernel_backend fixture (tests/conftest.py) run once per kernel
+# backend: on the NumPy references, on numba's kernels, ...
 
 
 @st.composite
@@ -60,23 +58,23 @@ def _bn_fns(affine, training, stats_ours, stats_torch, momentum=0.1):
     return ours, theirs
 
 
-@pytest.mark.parametrize("kernels", KERNEL_BACKENDS)
+@pytest.mark.usefixtures("kernel_backend")
 @given(case=bn_cases(), with_stats=st.booleans())
-def test_batch_norm_training_gradcheck(kernels, case, with_stats):
-    with minicnn.backend(kernels):
-        shape, affine = case
-        x, w, b = _bn_inputs(shape, affine)
-        C = shape[1]
-        mean0, var0 = numpy.zeros(C), numpy.ones(C)
+def test_batch_norm_training_gradcheck(case, with_stats):
+    shape, affine = case
+    x, w, b = _bn_inputs(shape, affine)
+    C = shape[1]
+    mean0, var0 = numpy.zeros(C), numpy.ones(C)
 
-        def fn(x, *params):
-            # copies: training updates the running statistics in place on every call
-            stats = (mean0.copy(), var0.copy()) if with_stats else (None, None)
-            return _bn_fns(affine, True, stats, None)[0](x, *params)
+    def fn(x, *params):
+        # copies: training updates the running statistics in place on every call
+        stats = (mean0.copy(), var0.copy()) if with_stats else (None, None)
+        return _bn_fns(affine, True, stats, None)[0](x, *params)
 
-        assert minicnn.gradcheck(fn, [x] + [p for p in (w, b) if p is not None])
+    assert minicnn.gradcheck(fn, [x] + [p for p in (w, b) if p is not None])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(case=bn_cases())
 def test_batch_norm_eval_gradcheck(case):
     shape, affine = case
@@ -87,28 +85,28 @@ def test_batch_norm_eval_gradcheck(case):
     assert minicnn.gradcheck(fn, [x] + [p for p in (w, b) if p is not None])
 
 
-@pytest.mark.parametrize("kernels", KERNEL_BACKENDS)
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @given(case=bn_cases(), training=st.booleans())
-def test_batch_norm_parity_with_torch(kernels, dtype, case, training):
-    with minicnn.backend(kernels):
-        shape, affine = case
-        x, w, b = _bn_inputs(shape, affine, dtype)
-        rng = numpy.random.default_rng(2)
-        mean, var = rng.standard_normal(shape[1]).astype(dtype), (
-            rng.random(shape[1]) + 0.5).astype(dtype)
-        ours_stats = (mean.copy(), var.copy())
-        torch_stats = (torch.from_numpy(mean.copy()), torch.from_numpy(var.copy()))
-        ours, theirs = _bn_fns(affine, training, ours_stats, torch_stats)
-        assert_torch_parity(ours, theirs, [x] + [p for p in (w, b) if p is not None])
-        rtol = 1e-9 if dtype == numpy.float64 else 1e-4
-        numpy.testing.assert_allclose(ours_stats[0], torch_stats[0].numpy(), rtol=rtol)
-        numpy.testing.assert_allclose(ours_stats[1], torch_stats[1].numpy(), rtol=rtol)
+def test_batch_norm_parity_with_torch(dtype, case, training):
+    shape, affine = case
+    x, w, b = _bn_inputs(shape, affine, dtype)
+    rng = numpy.random.default_rng(2)
+    mean, var = rng.standard_normal(shape[1]).astype(dtype), (
+        rng.random(shape[1]) + 0.5).astype(dtype)
+    ours_stats = (mean.copy(), var.copy())
+    torch_stats = (torch.from_numpy(mean.copy()), torch.from_numpy(var.copy()))
+    ours, theirs = _bn_fns(affine, training, ours_stats, torch_stats)
+    assert_torch_parity(ours, theirs, [x] + [p for p in (w, b) if p is not None])
+    rtol = 1e-9 if dtype == numpy.float64 else 1e-4
+    numpy.testing.assert_allclose(ours_stats[0], torch_stats[0].numpy(), rtol=rtol)
+    numpy.testing.assert_allclose(ours_stats[1], torch_stats[1].numpy(), rtol=rtol)
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (4, 3, 2), (3, 2, 4, 3)])
 @pytest.mark.parametrize("momentum", [0.1, 0.5])
-def test_running_statistics_after_several_steps_equal_torch(shape, momentum):
+def test_running_statistics_after_several_steps_equal_torch(shape, momentum,
+                                                           kernel_backend):
     rng = numpy.random.default_rng(3)
     C = shape[1]
     ours = (numpy.zeros(C), numpy.ones(C))
@@ -126,7 +124,7 @@ def test_running_statistics_after_several_steps_equal_torch(shape, momentum):
         TF.batch_norm(torch.from_numpy(x), *theirs).numpy(), rtol=1e-12)
 
 
-def test_running_stats_as_tensors_are_updated_in_place():
+def test_running_stats_as_tensors_are_updated_in_place(kernel_backend):
     mean = minicnn.Tensor(numpy.zeros(2))
     var = minicnn.Tensor(numpy.ones(2))
     x = numpy.array([[1.0, 2.0], [3.0, 6.0]])
@@ -136,7 +134,7 @@ def test_running_stats_as_tensors_are_updated_in_place():
     numpy.testing.assert_allclose(var.numpy(), [1.5, 4.5])
 
 
-def test_no_running_stats_uses_batch_statistics_even_in_eval():
+def test_no_running_stats_uses_batch_statistics_even_in_eval(kernel_backend):
     x = numpy.random.default_rng(4).standard_normal((4, 3, 2, 2))
     y_eval = F.batch_norm(x, None, None, training=False).numpy()
     y_train = F.batch_norm(x, None, None, training=True).numpy()
@@ -145,6 +143,7 @@ def test_no_running_stats_uses_batch_statistics_even_in_eval():
 
 
 def test_batch_norm_kernels_are_dispatched(monkeypatch):
+    # about the NumPy dispatch itself: spies on the reference kernels
     calls = []
     for name in ("batch_norm_forward", "batch_norm_backward"):
         ref = getattr(normalization, f"{name}_reference")
@@ -187,28 +186,25 @@ def lrn_cases(draw):
     return shape, size, alpha, beta, k
 
 
-@pytest.mark.parametrize("kernels", KERNEL_BACKENDS)
+@pytest.mark.usefixtures("kernel_backend")
 @given(case=lrn_cases())
-def test_lrn_gradcheck(kernels, case):
-    with minicnn.backend(kernels):
-        shape, size, alpha, beta, k = case
-        x = numpy.random.default_rng(5).standard_normal(shape)
-        assert minicnn.gradcheck(
-            lambda a: F.local_response_norm(a, size, alpha, beta, k), [x])
+def test_lrn_gradcheck(case):
+    shape, size, alpha, beta, k = case
+    x = numpy.random.default_rng(5).standard_normal(shape)
+    assert minicnn.gradcheck(lambda a: F.local_response_norm(a, size, alpha, beta, k), [x])
 
 
-@pytest.mark.parametrize("kernels", KERNEL_BACKENDS)
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @given(case=lrn_cases())
-def test_lrn_parity_with_torch(kernels, dtype, case):
-    with minicnn.backend(kernels):
-        shape, size, alpha, beta, k = case
-        x = numpy.random.default_rng(6).standard_normal(shape).astype(dtype) * 2
-        assert_torch_parity(lambda a: F.local_response_norm(a, size, alpha, beta, k),
-                            lambda a: TF.local_response_norm(a, size, alpha, beta, k), [x])
+def test_lrn_parity_with_torch(dtype, case):
+    shape, size, alpha, beta, k = case
+    x = numpy.random.default_rng(6).standard_normal(shape).astype(dtype) * 2
+    assert_torch_parity(lambda a: F.local_response_norm(a, size, alpha, beta, k),
+                        lambda a: TF.local_response_norm(a, size, alpha, beta, k), [x])
 
 
-def test_alexnet_convention_maps_onto_torch_convention():
+def test_alexnet_convention_maps_onto_torch_convention(kernel_backend):
     # the paper: b_c = a_c / (k + alpha * sum_{|c'-c| <= n/2} a_c'^2)^beta, no 1/n
     x = numpy.random.default_rng(7).standard_normal((2, 7, 3, 3)) * 10
     n, k, alpha, beta = 5, 2.0, 1e-4, 0.75
@@ -223,6 +219,7 @@ def test_alexnet_convention_maps_onto_torch_convention():
 
 
 def test_lrn_kernels_are_dispatched(monkeypatch):
+    # about the NumPy dispatch itself: spies on the reference kernels
     calls = []
     for name in ("lrn_forward", "lrn_backward"):
         ref = getattr(normalization, f"{name}_reference")

@@ -2,7 +2,10 @@
 
 Finite differences (float64), the PyTorch oracle (float64 and float32,
 forward and backward), ties, PyTorch's output-size and divisor rules, and
-input validation. Shapes are drawn by hypothesis and kept tiny.
+input validation. Shapes are drawn by hypothesis and kept tiny. Tests using
+the kernel_backend fixture (tests/conftest.py) run once per kernel backend: on
+the NumPy references, on numba's kernels, ...; tests about the references
+themselves (spies) use reference_backend.
 """
 import importlib
 
@@ -21,14 +24,6 @@ from minicnn.testing import assert_torch_parity
 backend_module = importlib.import_module("minicnn.backend")
 DTYPES = [numpy.float64, numpy.float32]
 TF = torch.nn.functional
-
-
-@pytest.fixture(autouse=True)
-def reference_backend():
-    """These tests check the NumPy references; the fast kernels are tested against
-    them in tests/kernels."""
-    with minicnn.backend("numpy"):
-        yield
 
 
 def randn(rng, shape, dtype=numpy.float64):
@@ -79,6 +74,7 @@ def adaptive_cases(draw):
 
 
 # ----------------------------------------------------------------- max pool
+@pytest.mark.usefixtures("kernel_backend")
 @given(pool_cases())
 def test_max_pool2d_gradcheck(case):
     shape, kw = case
@@ -89,6 +85,7 @@ def test_max_pool2d_gradcheck(case):
     assert minicnn.gradcheck(lambda t: F.max_pool2d(t, **kw), [x])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(pool_cases())
 def test_max_pool2d_matches_torch(dtype, case):
@@ -97,6 +94,7 @@ def test_max_pool2d_matches_torch(dtype, case):
     assert_torch_parity(lambda t: F.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), [x])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(pool_cases(), st.sampled_from(["constant", "integers"]))
 def test_max_pool2d_ties_match_torch(case, kind):
     # with ties, the gradient goes to the first maximum in row-major window order
@@ -108,7 +106,7 @@ def test_max_pool2d_ties_match_torch(case, kind):
     assert_torch_parity(lambda t: F.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), [x])
 
 
-def test_max_pool2d_tie_goes_to_the_first_maximum():
+def test_max_pool2d_tie_goes_to_the_first_maximum(kernel_backend):
     # a constant 3x3 image, 2x2 windows at stride 1: window (r, c) has its first
     # (top-left) element at (r, c), so only those four pixels get gradient
     x = minicnn.Tensor(numpy.ones((1, 1, 3, 3)), requires_grad=True)
@@ -118,15 +116,17 @@ def test_max_pool2d_tie_goes_to_the_first_maximum():
     numpy.testing.assert_array_equal(x.grad[0, 0], expected)
 
 
-def test_max_pool2d_all_minus_infinity_windows():
+def test_max_pool2d_all_minus_infinity_windows(kernel_backend):
     # a window of -inf still picks a real pixel (never the padding)
     x = numpy.full((1, 1, 3, 3), -numpy.inf)
-    y, argmax = pool_module.max_pool2d_forward_reference(x, 3, 3, 2, 2, 1, 1, 2, 2)
+    forward = backend_module.kernel("max_pool2d_forward",
+                                    pool_module.max_pool2d_forward_reference, like=x)
+    y, argmax = forward(x, 3, 3, 2, 2, 1, 1, 2, 2)
     assert numpy.all(y == -numpy.inf)
     numpy.testing.assert_array_equal(argmax[0, 0], [[0, 1], [3, 4]])
 
 
-def test_max_pool2d_alexnet_overlapping_pooling(rng):
+def test_max_pool2d_alexnet_overlapping_pooling(rng, kernel_backend):
     # AlexNet: 3x3 windows at stride 2 on a 55x55 map -> 27x27
     x = randn(rng, (1, 2, 55, 55), numpy.float32)
     (y,), _ = assert_torch_parity(lambda t: F.max_pool2d(t, 3, stride=2),
@@ -135,6 +135,7 @@ def test_max_pool2d_alexnet_overlapping_pooling(rng):
 
 
 # ----------------------------------------------------------------- avg pool
+@pytest.mark.usefixtures("kernel_backend")
 @given(avg_cases())
 def test_avg_pool2d_gradcheck(case):
     shape, kw = case
@@ -142,6 +143,7 @@ def test_avg_pool2d_gradcheck(case):
     assert minicnn.gradcheck(lambda t: F.avg_pool2d(t, **kw), [x])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(avg_cases())
 def test_avg_pool2d_matches_torch(dtype, case):
@@ -151,7 +153,7 @@ def test_avg_pool2d_matches_torch(dtype, case):
 
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
-def test_avg_pool2d_divisor_ignores_ceil_overhang(count_include_pad):
+def test_avg_pool2d_divisor_ignores_ceil_overhang(count_include_pad, kernel_backend):
     # H = 4, kernel 3, stride 2, padding 1, ceil_mode: windows start at rows
     # -1, 1, 3 (input coordinates); the last spans rows 3..5 but the padded
     # input ends at row 4, so it holds row 3 and one padding row
@@ -166,6 +168,7 @@ def test_avg_pool2d_divisor_ignores_ceil_overhang(count_include_pad):
 
 
 # ------------------------------------------------------------ adaptive pools
+@pytest.mark.usefixtures("kernel_backend")
 @given(adaptive_cases())
 def test_adaptive_avg_pool2d_gradcheck(case):
     shape, output_size = case
@@ -173,6 +176,7 @@ def test_adaptive_avg_pool2d_gradcheck(case):
     assert minicnn.gradcheck(lambda t: F.adaptive_avg_pool2d(t, output_size), [x])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(adaptive_cases())
 def test_adaptive_avg_pool2d_matches_torch(dtype, case):
@@ -182,12 +186,13 @@ def test_adaptive_avg_pool2d_matches_torch(dtype, case):
                         lambda t: TF.adaptive_avg_pool2d(t, output_size), [x])
 
 
-def test_adaptive_avg_pool2d_one_is_global_average_pooling(rng):
+def test_adaptive_avg_pool2d_one_is_global_average_pooling(rng, kernel_backend):
     x = randn(rng, (2, 3, 5, 7))
     y = F.adaptive_avg_pool2d(minicnn.Tensor(x), 1).numpy()
     numpy.testing.assert_allclose(y, x.mean(axis=(2, 3), keepdims=True), rtol=1e-12)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(adaptive_cases())
 def test_adaptive_max_pool2d_gradcheck(case):
     shape, output_size = case
@@ -195,6 +200,7 @@ def test_adaptive_max_pool2d_gradcheck(case):
     assert minicnn.gradcheck(lambda t: F.adaptive_max_pool2d(t, output_size), [x])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(adaptive_cases(), st.booleans())
 def test_adaptive_max_pool2d_matches_torch(dtype, case, ties):
@@ -206,7 +212,7 @@ def test_adaptive_max_pool2d_matches_torch(dtype, case, ties):
 
 
 # ----------------------------------------------------------- kernel contract
-def test_pooling_goes_through_the_kernel_contract(rng, monkeypatch):
+def test_pooling_goes_through_the_kernel_contract(rng, monkeypatch, reference_backend):
     seen = {}
 
     def spy(name, reference):

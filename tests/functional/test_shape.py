@@ -10,6 +10,8 @@ import minicnn
 import minicnn.functional as F
 from minicnn.testing import assert_torch_parity
 
+# tests using the kernel_backend fixture (tests/conftest.py) run once per kernel
+# backend: on the NumPy references, on numba's kernels, ...
 shapes = st.lists(st.integers(1, 3), min_size=1, max_size=4).map(tuple)
 
 
@@ -17,6 +19,7 @@ def _x(shape, seed=0):
     return numpy.random.default_rng(seed).standard_normal(shape)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(shape=shapes, data=st.data())
 def test_flatten_parity_and_gradcheck(shape, data):
     n = len(shape)
@@ -33,6 +36,7 @@ def test_flatten_default_keeps_the_batch_axis():
     assert F.flatten(numpy.ones((2, 3, 4, 5))).shape == (2, 60)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(shape=shapes, count=st.integers(1, 3), data=st.data())
 def test_cat_parity_and_gradcheck(shape, count, data):
     n = len(shape)
@@ -72,6 +76,7 @@ def pad_cases(draw):
     return shape, tuple(pad), value
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(case=pad_cases())
 def test_pad_parity_and_gradcheck(case):
     shape, pad, value = case

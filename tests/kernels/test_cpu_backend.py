@@ -171,7 +171,10 @@ def test_small_kernels_run_on_one_thread_and_large_ones_keep_the_users_limit():
 
     from minicnn.kernels.cpu import _threads, elementwise
 
-    limit = numba.get_num_threads()
+    # the user's limit, set explicitly: an earlier small kernel in this process
+    # (any test of the numba backend) may have left numba on 1 thread
+    limit = numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(limit)
     try:
         elementwise.relu_forward(numpy.ones(10))
         assert numba.get_num_threads() == 1

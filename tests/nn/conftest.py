@@ -1,6 +1,4 @@
 """Helpers for the minicnn.nn tests: a layer-vs-torch.nn parity check."""
-import os
-
 import numpy
 import pytest
 import torch
@@ -76,9 +74,12 @@ def layer_parity():
 
 @pytest.fixture(autouse=True, scope="module")
 def numpy_backend():
-    """The nn layers are thin and backend-agnostic; the fast kernels behind F are
-    tested against the NumPy references in the functional/kernels tests. The
-    references keep these tests quick (no JIT warm-up, no thread start-up).
-    MINICNN_NN_TEST_BACKEND=numba (or cuda) reruns them on another backend."""
-    with minicnn.backend(os.environ.get("MINICNN_NN_TEST_BACKEND", "numpy")):
+    """The default backend of these tests: the NumPy references.
+
+    The parity tests (layer vs torch.nn) name the shared kernel_backend fixture
+    (tests/conftest.py), which runs each of them once per kernel backend inside
+    this default. The other tests (state dicts, containers, init, repr, errors)
+    are about the modules, not the kernels: they run once, on the references,
+    so the result does not depend on whether numba is installed."""
+    with minicnn.backend("numpy"):
         yield

@@ -15,6 +15,7 @@ def _input(shape, dtype):
     return (3 * numpy.random.default_rng(9).standard_normal(shape)).astype(dtype)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("ours, theirs", [
     (nn.ReLU, torch.nn.ReLU), (nn.Tanh, torch.nn.Tanh), (nn.Sigmoid, torch.nn.Sigmoid),
 ])
@@ -23,6 +24,7 @@ def test_elementwise_activations_match_torch(layer_parity, ours, theirs, shape, 
     layer_parity(ours(), theirs(), _input(shape, dtype))
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(shape=SHAPES, dtype=DTYPES, slope=st.floats(0.0, 0.5))
 def test_leaky_relu_matches_torch(layer_parity, shape, dtype, slope):
     ours, theirs = nn.LeakyReLU(slope), torch.nn.LeakyReLU(slope)
@@ -30,6 +32,7 @@ def test_leaky_relu_matches_torch(layer_parity, shape, dtype, slope):
     assert repr(ours) == repr(theirs)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("ours, theirs", [(nn.Softmax, torch.nn.Softmax),
                                           (nn.LogSoftmax, torch.nn.LogSoftmax)])
 @given(shape=SHAPES, dtype=DTYPES, data=st.data())

@@ -93,6 +93,7 @@ def tiny_cnn(C=2, OC=2, classes=3, H=4):
         nn.Flatten(), nn.Linear(OC * (H // 2) ** 2, classes))
 
 
+@pytest.mark.usefixtures("kernel_backend")
 def test_gradcheck_of_a_tiny_cnn_over_its_parameters_and_input():
     """float64 finite differences through every layer, BN in training mode."""
     minicnn.manual_seed(0)

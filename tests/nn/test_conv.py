@@ -39,6 +39,7 @@ def conv_configs(draw):
                 dtype=dtype)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(conv_configs())
 def test_conv2d_matches_torch(layer_parity, cfg):
     kwargs = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],

@@ -9,6 +9,7 @@ import minicnn
 from minicnn import Tensor, nn
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(p=st.sampled_from([0.0, 0.2, 0.5, 0.9]),
        dtype=st.sampled_from([numpy.float32, numpy.float64]))
 def test_dropout_train_mode_is_inverted_dropout(p, dtype):

@@ -9,6 +9,7 @@ import minicnn
 from minicnn import Tensor, nn
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(lead=st.lists(st.integers(1, 3), min_size=0, max_size=2), fin=st.integers(1, 5),
        fout=st.integers(1, 5), bias=st.booleans(),
        dtype=st.sampled_from([numpy.float32, numpy.float64]))
@@ -43,6 +44,7 @@ def test_linear_validates_input():
         nn.Linear(4, -1)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(shape=st.lists(st.integers(1, 3), min_size=2, max_size=4), data=st.data())
 def test_flatten_matches_torch(layer_parity, shape, data):
     nd = len(shape)

@@ -12,6 +12,7 @@ DTYPES = st.sampled_from([numpy.float32, numpy.float64])
 REDUCTIONS = st.sampled_from(["mean", "sum", "none"])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(N=st.integers(1, 4), K=st.integers(2, 5), dtype=DTYPES, reduction=REDUCTIONS,
        smoothing=st.sampled_from([0.0, 0.1]), weighted=st.booleans(),
        ignore=st.booleans(), spatial=st.booleans())
@@ -42,6 +43,7 @@ def test_cross_entropy_loss_weight_is_a_buffer_as_in_torch():
     assert ours.weight.dtype == numpy.float64
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(N=st.integers(1, 4), K=st.integers(2, 5), dtype=DTYPES, reduction=REDUCTIONS,
        weighted=st.booleans())
 def test_nll_loss_matches_torch(N, K, dtype, reduction, weighted):
@@ -55,6 +57,7 @@ def test_nll_loss_matches_torch(N, K, dtype, reduction, weighted):
     assert_torch_parity(ours, theirs, [logp, target])
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=3), dtype=DTYPES,
        reduction=REDUCTIONS)
 def test_mse_loss_matches_torch(shape, dtype, reduction):

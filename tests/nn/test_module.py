@@ -81,6 +81,7 @@ def test_small_sequential_state_dict_matches_torch():
     assert repr(ours) == repr(theirs)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @pytest.mark.parametrize("train", [True, False])
 def test_torch_state_dict_loads_and_gives_torchs_outputs_and_gradients(train):
     ours, theirs = make_net(nn), make_net(torch.nn).double()

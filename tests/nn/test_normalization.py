@@ -36,6 +36,7 @@ def _bn_pair(cls_ours, cls_theirs, C, cfg):
     return ours, theirs
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(cfg=bn_configs(), N=st.integers(2, 3), C=st.integers(1, 3),
        L=st.one_of(st.none(), st.integers(1, 3)))
 def test_batch_norm1d_matches_torch(layer_parity, cfg, N, C, L):
@@ -48,6 +49,7 @@ def test_batch_norm1d_matches_torch(layer_parity, cfg, N, C, L):
     assert repr(ours) == repr(theirs)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(cfg=bn_configs(), N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 3),
        W=st.integers(2, 3))
 def test_batch_norm2d_matches_torch(layer_parity, cfg, N, C, H, W):
@@ -57,6 +59,7 @@ def test_batch_norm2d_matches_torch(layer_parity, cfg, N, C, H, W):
     assert repr(ours) == repr(theirs)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 def test_batch_norm_without_bias_matches_torch(layer_parity):
     ours, theirs = nn.BatchNorm2d(3, bias=False), torch.nn.BatchNorm2d(3, bias=False)
     assert list(ours.state_dict()) == list(theirs.state_dict())
@@ -128,6 +131,7 @@ def test_batch_norm_rejects_bad_arguments(kwargs, error, message):
         nn.BatchNorm2d(**kwargs)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(size=st.integers(1, 5), C=st.integers(1, 6), dtype=DTYPES,
        params=st.sampled_from([(1e-4, 0.75, 1.0), (5e-4, 0.75, 2.0), (0.5, 0.5, 1.5)]),
        spatial=st.sampled_from([(3,), (2, 3)]))

@@ -26,6 +26,7 @@ def _input(shape, dtype):
     return numpy.random.default_rng(4).standard_normal(shape).astype(dtype)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(pool_configs())
 def test_max_pool2d_matches_torch(layer_parity, cfg):
     K, S, P, D, ceil_mode, shape, dtype = cfg
@@ -35,6 +36,7 @@ def test_max_pool2d_matches_torch(layer_parity, cfg):
     assert repr(ours) == repr(theirs)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(pool_configs(dilation=False), st.booleans(),
        st.sampled_from([None, 1, 3]))
 def test_avg_pool2d_matches_torch(layer_parity, cfg, count_include_pad, divisor):
@@ -46,6 +48,7 @@ def test_avg_pool2d_matches_torch(layer_parity, cfg, count_include_pad, divisor)
     assert repr(ours) == repr(theirs)
 
 
+@pytest.mark.usefixtures("kernel_backend")
 @given(H=st.integers(1, 7), W=st.integers(1, 7), data=st.data(), dtype=DTYPES)
 def test_adaptive_avg_pool2d_matches_torch(layer_parity, H, W, data, dtype):
     out = data.draw(st.one_of(st.integers(1, 4),
