@@ -23,8 +23,17 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import os
 
 import numpy
+
+# Numba's parallel kernels run on an OpenMP pool whose idle threads spin after
+# each loop by default, and so do OpenBLAS's after each GEMM: with both pools at
+# full size on a small machine they take the cores from each other (a LeNet
+# step ran 8x slower). Sleeping idle threads avoid that. OpenMP reads this when
+# its runtime loads, so it is set here, before numba can start its pool; a
+# policy the user chose is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = [
     "get_array_module", "is_cupy_array", "set_backend", "get_backend", "backend",

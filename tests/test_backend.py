@@ -78,3 +78,17 @@ def test_workspace_limit_is_validated_and_settable():
             minicnn.set_workspace(0)
     finally:
         minicnn.set_workspace(old)
+
+
+def test_openmp_threads_sleep_when_idle_unless_the_user_chose():
+    # Spinning OpenMP (numba) and OpenBLAS threads starve each other on small machines.
+    import os
+    import subprocess
+    import sys
+    code = "import os, minicnn; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "ACTIVE"
