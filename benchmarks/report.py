@@ -1,12 +1,12 @@
 """Turning benchmark records into a markdown table, JSON and PNG charts."""
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 
+from minicnn import fileio
 from minicnn.bench.cases import RESNET50_TARGETS
+from minicnn.fileio import save_figure
 
 __all__ = ["SCHEMA", "markdown_ops", "markdown_models", "markdown_targets", "targets",
            "validate", "write_json", "plot_all"]
@@ -125,31 +125,7 @@ def validate(doc) -> None:
 def write_json(doc, path) -> None:
     """Validate, then write atomically (temp file + rename)."""
     validate(doc)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bench-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _save(fig, path):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".plot-", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    fileio.write_json(doc, path, indent=1)
 
 
 def _ratio_chart(plt, records, label_key, title, path):
@@ -172,7 +148,7 @@ def _ratio_chart(plt, records, label_key, title, path):
     ax.set_xlabel("time / PyTorch's time (lower is better; 1 = parity)")
     ax.set_title(title)
     ax.legend(title="minicnn backend")
-    _save(fig, path)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -199,7 +175,7 @@ def _speedup_chart(plt, records, path):
     ax.invert_yaxis()
     ax.set_xlabel("GPU speed-up (CPU time / GPU time)")
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 
@@ -222,7 +198,7 @@ def _scaling_chart(plt, scaling, path):
         ax.set_ylabel("forward ms")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    _save(fig, path)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 

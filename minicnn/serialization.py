@@ -30,13 +30,13 @@ import errno
 import json
 import os
 import struct
-import tempfile
 import zipfile
 import zlib
 
 import numpy
 
 from minicnn.backend import is_cupy_array
+from minicnn.fileio import atomic_write
 from minicnn.tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -124,30 +124,6 @@ def _write_npz(f, arrays: dict) -> None:
                                              allow_pickle=False)
 
 
-def _new_file_mode(path: str) -> int:
-    """Keep an existing file's permissions; a new file gets 0o666 minus the umask."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories can't be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save(obj, path) -> None:
     """Write ``obj`` (a state dict, possibly nested) to ``path``, atomically.
 
@@ -166,24 +142,8 @@ def save(obj, path) -> None:
     arrays = {_META_KEY: numpy.frombuffer(document, dtype=numpy.uint8)}
     arrays.update(encoder.arrays)
 
-    directory = os.path.dirname(os.path.abspath(path))
-    mode = _new_file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_npz(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
+    with atomic_write(path) as f:
+        _write_npz(f, arrays)
 
 
 # ------------------------------------------------------------------ decoding

@@ -31,11 +31,12 @@ import os
 import pickle
 import struct
 import tarfile
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 
 import numpy
+
+from minicnn.fileio import atomic_write
 
 __all__ = [
     "DatasetArrays", "DatasetError", "DataNotFoundError", "RestrictedUnpickler",
@@ -316,23 +317,9 @@ def _fetch(url: str, timeout: float = 30.0) -> bytes:
 
 def _atomic_write(path: str, data: bytes, verify=None) -> None:
     """Write ``data`` to a temp file beside ``path``, verify it, then rename it in."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if verify is not None:
-            verify(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0o600; a cache file is plain data
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic_write(path, verify=verify) as f:
+        f.write(data)
 
 
 def download(name: str, root: str | None = None) -> str:

@@ -1,30 +1,9 @@
 """The training curves: loss and accuracy per epoch, train vs validation (the seeds' plots)."""
 from __future__ import annotations
 
-import os
-import tempfile
-
-from minicnn.train.trainer import file_mode
+from minicnn.fileio import save_figure
 
 __all__ = ["plot_history", "save_figure"]
-
-
-def save_figure(fig, path: str) -> str:
-    """Save a matplotlib figure as PNG atomically (temp file + fsync + rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def plot_history(history: list, path: str, title: str | None = None) -> str:

@@ -23,11 +23,9 @@ at the end of a good epoch, so the last one stays intact.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
-import tempfile
 import time
 
 import numpy
@@ -35,6 +33,7 @@ import numpy
 from minicnn import random as mrandom
 from minicnn.autograd import no_grad
 from minicnn.backend import get_array_module
+from minicnn.fileio import write_json
 
 __all__ = ["Trainer", "NonFiniteLossError", "CheckpointError", "evaluate", "topk_correct",
            "load_checkpoint", "write_json", "CHECKPOINT_FORMAT"]
@@ -132,32 +131,6 @@ def _close(bar):
 
 
 # ----------------------------------------------------------------- files
-def file_mode() -> int:
-    """The permissions a plain open() would give a new file (0o666 minus the umask);
-    mkstemp's temporary files are 0o600, so atomic writes chmod to this."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def write_json(obj, path: str) -> None:
-    """Write ``obj`` as indented JSON, atomically (temp file + fsync + rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def load_checkpoint(path: str) -> dict:
     """Read a checkpoint written by the Trainer; CheckpointError if it is not one.
 

@@ -193,8 +193,9 @@ def test_progress_bars_only_when_asked_or_on_a_terminal(capsys):
 
 
 def test_written_files_have_plain_permissions(tmp_path):
-    from minicnn.train.trainer import file_mode
+    from minicnn.fileio import new_file_mode
     trainer, train, val = build(out=str(tmp_path))
     trainer.fit(train, val, epochs=1)
+    plain = new_file_mode(str(tmp_path / "a-file-that-does-not-exist"))
     for name in ("history.json", "curves.png"):
-        assert os.stat(tmp_path / name).st_mode & 0o777 == file_mode()
+        assert os.stat(tmp_path / name).st_mode & 0o777 == plain
