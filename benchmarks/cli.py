@@ -19,7 +19,7 @@ def build_parser(parser=None):
         prog="minicnn bench", description="Time minicnn's ops and models against PyTorch.")
     parser.add_argument("--quick", action="store_true",
                         help="a small subset of ops, LeNet-5 and a short scaling sweep")
-    parser.add_argument("--only", choices=["ops", "models", "scaling", "memory"],
+    parser.add_argument("--only", choices=["ops", "models", "scaling", "memory", "startup"],
                         action="append",
                         help="run only these parts (repeatable; default: all)")
     parser.add_argument("--backends", default="numpy,numba,cuda",
@@ -50,15 +50,17 @@ def run(args) -> dict:
     from minicnn.bench.ops import engines, run_ops
     from minicnn.bench.report import SCHEMA, targets
     from minicnn.bench.scaling import QUICK_SWEEPS, SWEEPS, run_scaling
+    from minicnn.bench.startup import measure_startup
 
-    default_parts = ["ops", "models", "scaling"] + ([] if args.quick else ["memory"])
+    default_parts = ["ops", "models", "scaling"] + ([] if args.quick else ["memory", "startup"])
     parts = set(args.only or default_parts)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     engine_list = engines(backends, torch_devices=() if args.no_torch else None)
     doc = {"schema": SCHEMA, "command": " ".join(["minicnn", "bench", *sys.argv[1:]]),
-           "ops": [], "models": [], "scaling": {"points": [], "fits": []}, "memory": []}
+           "ops": [], "models": [], "scaling": {"points": [], "fits": []}, "memory": [],
+           "startup": None}
     with limit_threads(args.threads):
         doc["environment"] = describe(args.threads)
         doc["sgemm_peak_gflops"] = sgemm_peak(512 if args.quick else 2048)
@@ -78,7 +80,10 @@ def run(args) -> dict:
             if cpu:
                 _progress(f"VGG-16 batch 32 training step, peak memory [{cpu[-1]}]")
                 doc["memory"] = [memory_check(cpu[-1])]
-    doc["targets"] = targets(doc["ops"], doc["models"])
+        if "startup" in parts and ("minicnn", "numba") in engine_list:
+            _progress("numba start-up, cold and cached")
+            doc["startup"] = measure_startup()
+    doc["targets"] = targets(doc["ops"], doc["models"], doc["memory"], doc["startup"])
     return doc
 
 
@@ -109,6 +114,9 @@ def _print_report(doc):
               f"{m['backend']}: peak RSS {m['peak_rss_bytes'] / 2**30:.2f} GiB "
               f"(im2col workspace limit {m['workspace_bytes'] / 2**20:.0f} MiB), "
               f"{m['seconds']:.1f} s\n")
+    if doc.get("startup"):
+        print(f"## Start-up\n\nnumba backend, LeNet-5 step in a fresh process: first "
+              f"{doc['startup']['first_s']:.2f} s, cached {doc['startup']['second_s']:.2f} s\n")
     if doc["targets"]:
         print("## Targets\n\n" + markdown_targets(doc["targets"]) + "\n")
 

@@ -71,9 +71,19 @@ def _fwd_bwd_ratio(records, backend, select):
             if "ours" in t and "torch" in t}
 
 
-def targets(op_records, model_records, backend="numba") -> list[dict]:
+def targets(op_records, model_records, memory=(), startup=None,
+            backend="numba") -> list[dict]:
     """The kernels issue's performance targets, measured, with met/not met."""
     out = []
+    for m in memory:
+        gib = m["peak_rss_bytes"] / 2**30
+        out.append({"target": f"VGG-16 fwd+bwd, batch {m['batch']}, 224x224 "
+                    f"({m['backend']}): peak RSS GiB", "value": gib, "limit": 24.0,
+                    "met": gib <= 24.0})
+    if startup:
+        out.append({"target": "numba backend start-up with a warm cache, s",
+                    "value": startup["second_s"], "limit": 3.0,
+                    "met": startup["second_s"] <= 3.0})
     conv = _fwd_bwd_ratio(op_records, backend, lambda r: r["op"] == "conv2d" and any(
         r["case"].endswith(t) for t in RESNET50_TARGETS))
     if conv:

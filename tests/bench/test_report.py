@@ -56,3 +56,11 @@ def test_fit_is_exact_on_a_line():
     result = fit([1e9, 2e9, 3e9], [0.1, 0.2, 0.3])
     assert result["seconds_per_gflop"] == pytest.approx(0.1)
     assert result["r2"] == pytest.approx(1.0)
+
+
+def test_memory_and_startup_targets():
+    memory = [{"batch": 32, "backend": "numba", "peak_rss_bytes": 30 * 2**30}]
+    rows = targets([], [], memory, {"first_s": 9.0, "second_s": 1.5})
+    by_name = {r["target"].split(",")[0]: r for r in rows}
+    assert by_name["VGG-16 fwd+bwd"]["met"] is False            # 30 GiB > 24 GiB
+    assert by_name["numba backend start-up with a warm cache"]["met"] is True
