@@ -77,7 +77,7 @@ class LRScheduler:
 
     def get_lr(self) -> list:
         """The rates of epoch ``last_epoch`` (called by ``step``)."""
-        raise NotImplementedError
+        raise NotImplementedError("abstract: a scheduler subclass implements get_lr")
 
     def _current_lrs(self) -> list:
         return [group["lr"] for group in self.optimizer.param_groups]

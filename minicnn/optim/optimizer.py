@@ -192,7 +192,7 @@ class Optimizer:
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; returns ``closure()``'s loss."""
-        raise NotImplementedError
+        raise NotImplementedError("abstract: an optimizer subclass implements step")
 
     def _run_closure(self, closure):
         if closure is None:
