@@ -115,6 +115,16 @@ def reference_backend():
         yield "numpy"
 
 
+@pytest.fixture(autouse=True)
+def _deterministic_generators():
+    """Every test starts from the same seeds (minicnn's init and dropout, torch's
+    init), so a run is repeatable whatever ran before it in the same worker."""
+    import minicnn
+    minicnn.manual_seed(0)
+    if torch is not None:
+        torch.manual_seed(0)
+
+
 @pytest.fixture
 def rng():
     """A seeded NumPy generator for test data."""

@@ -76,9 +76,14 @@ def test_source_compiles_with_nvrtc_like_cupy(family):
         assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS
         options = [b"--std=c++11", b"-arch=compute_90", b"-ftz=true"]  # as CuPy
         (err,) = nvrtc.nvrtcCompileProgram(prog, len(options), options)
-        _, size = nvrtc.nvrtcGetProgramLogSize(prog)
-        log = b" " * size
-        nvrtc.nvrtcGetProgramLog(prog, log)
+        log = b""
+        if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+            _, size = nvrtc.nvrtcGetProgramLogSize(prog)
+            # NVRTC writes into the buffer it is given. It must be a fresh object:
+            # ``b" " * 1`` is CPython's shared one-byte b" ", and writing the log's
+            # NUL into it corrupted every b" " in the process (torch.load then failed).
+            log = bytes(bytearray(size + 1))
+            nvrtc.nvrtcGetProgramLog(prog, log)
         nvrtc.nvrtcDestroyProgram(prog)
         assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace")
 
