@@ -126,6 +126,21 @@ def _deterministic_generators():
 
 
 @pytest.fixture
+def isolated_data(tmp_path, monkeypatch):
+    """An empty MINICNN_DATA under tmp_path, a fake home, no system dataset folders
+    and no network: the data search path sees only what the test writes."""
+    from minicnn.data import datasets
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(datasets, "SYSTEM_ROOTS", ())
+
+    def no_network(url, timeout=30.0):
+        raise OSError("network disabled in tests")
+    monkeypatch.setattr(datasets, "_fetch", no_network)
+    return tmp_path / "data"
+
+
+@pytest.fixture
 def rng():
     """A seeded NumPy generator for test data."""
     return numpy.random.default_rng(0)

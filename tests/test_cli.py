@@ -4,7 +4,6 @@ import gzip
 import importlib
 import json
 import os
-import struct
 import subprocess
 import sys
 
@@ -13,13 +12,9 @@ import pytest
 
 from minicnn import cli
 from minicnn.data import datasets
+from minicnn.data.datasets import idx_bytes
 
 COMMANDS = ["train", "eval", "predict", "summary", "gradcheck", "visualize", "info", "demo"]
-
-
-def idx_bytes(array):
-    return (b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-            + array.astype(numpy.uint8).tobytes())
 
 
 @pytest.fixture(autouse=True)
@@ -32,15 +27,8 @@ def keep_backend():
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    """An isolated data path (no system folders, no network) and working directory."""
-    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(datasets, "SYSTEM_ROOTS", ())
-
-    def no_network(url, timeout=30.0):
-        raise OSError("network disabled in tests")
-    monkeypatch.setattr(datasets, "_fetch", no_network)
+def env(tmp_path, isolated_data, monkeypatch):
+    """An isolated data path (no system folders, no network) as working directory."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -12,6 +12,7 @@ from minicnn.data.datasets import (
     DatasetError,
     RestrictedUnpickler,
     download,
+    idx_bytes,
     load_cifar10,
     load_cifar100,
     load_dataset,
@@ -43,7 +44,7 @@ from minicnn.data.transforms import (
 
 __all__ = [
     "transforms", "DATASETS", "DataNotFoundError", "DatasetArrays", "DatasetError",
-    "RestrictedUnpickler", "download", "load_cifar10", "load_cifar100", "load_dataset",
+    "RestrictedUnpickler", "download", "idx_bytes", "load_cifar10", "load_cifar100", "load_dataset",
     "load_digits", "load_fashion_mnist", "load_mnist", "read_cifar_batch", "read_idx",
     "restricted_load", "search_roots", "ArrayDataset", "DataLoader", "Dataset", "Subset",
     "random_split", "train_val_split", "Compose", "Normalize", "RandomAffine", "RandomCrop",

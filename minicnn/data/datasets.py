@@ -129,6 +129,20 @@ def read_idx(path: str) -> numpy.ndarray:
     return numpy.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
+def idx_bytes(array) -> bytes:
+    """Encode a uint8 array as an IDX file's bytes (what ``read_idx`` reads back).
+
+    Handy for turning your own images into MNIST-format files, and for tests.
+    """
+    array = numpy.asarray(array)
+    if array.ndim == 0 or array.ndim > 255:
+        raise ValueError(f"idx_bytes: expected an array of 1 to 255 dimensions, got shape "
+                         f"{array.shape}")
+    header = b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}I",
+                                                                   *array.shape)
+    return header + array.astype(numpy.uint8).tobytes()
+
+
 # -------------------------------------------------------------- CIFAR pickles
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that builds only containers, bytes, numbers and NumPy arrays.

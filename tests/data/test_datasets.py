@@ -5,7 +5,6 @@ import hashlib
 import io
 import os
 import pickle
-import struct
 import tarfile
 
 import numpy
@@ -15,6 +14,7 @@ from minicnn.data import datasets
 from minicnn.data.datasets import (
     DataNotFoundError,
     DatasetError,
+    idx_bytes,
     load_dataset,
     read_cifar_batch,
     read_idx,
@@ -22,12 +22,6 @@ from minicnn.data.datasets import (
 )
 
 REAL_FETCH = datasets._fetch
-
-
-def idx_bytes(array: numpy.ndarray) -> bytes:
-    """An IDX file holding a uint8 array."""
-    header = b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(numpy.uint8).tobytes()
 
 
 def write_idx_dataset(folder, n_train=12, n_test=5, gz=True, rng=None):
@@ -51,16 +45,8 @@ def write_idx_dataset(folder, n_train=12, n_test=5, gz=True, rng=None):
 
 
 @pytest.fixture
-def data_root(tmp_path, monkeypatch):
-    """An empty MINICNN_DATA, a fake home, no system folders, and no network."""
-    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(datasets, "SYSTEM_ROOTS", ())
-
-    def no_network(url, timeout=30.0):
-        raise OSError("network disabled in tests")
-    monkeypatch.setattr(datasets, "_fetch", no_network)
-    return tmp_path / "data"
+def data_root(isolated_data):
+    return isolated_data
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -310,3 +296,11 @@ def test_real_fashion_mnist():
     assert ds.test_images.shape == (10000, 1, 28, 28)
     assert numpy.bincount(ds.train_labels).tolist() == [6000] * 10
     assert ds.test_labels[:5].tolist() == [9, 2, 1, 1, 6]
+
+
+def test_idx_bytes_round_trips_through_read_idx(tmp_path):
+    images = numpy.arange(2 * 3 * 4).reshape(2, 3, 4).astype(numpy.uint8)
+    (tmp_path / "x-idx3-ubyte").write_bytes(idx_bytes(images))
+    numpy.testing.assert_array_equal(read_idx(str(tmp_path / "x-idx3-ubyte")), images)
+    with pytest.raises(ValueError, match="1 to 255 dimensions"):
+        idx_bytes(numpy.uint8(3))
