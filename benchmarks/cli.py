@@ -25,6 +25,8 @@ def build_parser(parser=None):
     parser.add_argument("--backends", default="numpy,numba,cuda",
                         help="minicnn backends to time, comma-separated (missing ones "
                              "are skipped)")
+    parser.add_argument("--models", metavar="NAMES",
+                        help="only these zoo models in the models part, comma-separated")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="threads for BLAS, Numba and torch alike (default: all cores)")
@@ -70,6 +72,13 @@ def run(args) -> dict:
                                  doc["sgemm_peak_gflops"], _progress)
         if "models" in parts:
             specs = QUICK_MODELS if args.quick else MODELS
+            if args.models:
+                wanted = {name.strip() for name in args.models.split(",")}
+                unknown = wanted - {spec.name for spec in MODELS}
+                if unknown:
+                    raise SystemExit(f"minicnn bench: unknown model(s) {sorted(unknown)}; "
+                                     f"choose from {', '.join(s.name for s in MODELS)}")
+                specs = [spec for spec in MODELS if spec.name in wanted]
             doc["models"] = run_models(specs, engine_list, 1, max(2, repeat - 2), _progress)
         if "scaling" in parts:
             points, fits = run_scaling(engine_list, QUICK_SWEEPS if args.quick else SWEEPS,

@@ -113,7 +113,7 @@ def run_models(specs, engine_list, warmup=1, repeat=3, progress=None):
                 train_step, infer = _torch_steps(theirs, x, y)
             for mode, fn in (("train", train_step), ("inference", infer)):
                 with PeakMemory() as memory:
-                    timing = measure(fn, warmup=warmup, repeat=repeat)
+                    timing = measure(fn, warmup=warmup, repeat=repeat, min_seconds=2.0)
                 records.append({
                     "model": spec.name, "mode": mode, "framework": framework,
                     "backend": backend_name, "batch": spec.batch,

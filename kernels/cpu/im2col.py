@@ -66,8 +66,13 @@ def im2col_into(x, n0, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols3):
                         continue
                     for ow in range(ow_lo):
                         cols3[row, n, base + ow] = 0
-                    for ow in range(ow_lo, ow_hi):
-                        cols3[row, n, base + ow] = x[n0 + n, c, ih, ow * SW - PW + j * DW]
+                    if SW == 1:  # a contiguous run: one vectorised copy
+                        iw0 = ow_lo - PW + j * DW
+                        cols3[row, n, base + ow_lo:base + ow_hi] = \
+                            x[n0 + n, c, ih, iw0:iw0 + ow_hi - ow_lo]
+                    else:
+                        for ow in range(ow_lo, ow_hi):
+                            cols3[row, n, base + ow] = x[n0 + n, c, ih, ow * SW - PW + j * DW]
                     for ow in range(ow_hi, OW):
                         cols3[row, n, base + ow] = 0
 
