@@ -2,17 +2,45 @@
 
     x: (N, in) or (..., in)      W: (out, in)      b: (out,)      y: (..., out)
 
-It is built from the primitives ``matmul`` and ``add``, whose backward
-already gives, summed over the batch axes,
+Backward, with every batch axis folded into one of M rows (x2: (M, in),
+gy2: (M, out)):
 
-    gx = gy W,    gW = gy^T x,    gb = sum over the batch of gy.
+    gx = gy W          (M, out) @ (out, in) -> (M, in)
+    gW = gy2^T x2      (out, M) @ (M, in)   -> (out, in), summed over the batch
+    gb = sum over the M rows of gy2
+
+One Function rather than matmul(x, W.T) + b: the composite's weight gradient
+arrives as a transposed (in, out) view, and turning that into ``W.grad`` costs a
+strided copy of the whole matrix (150 MB for AlexNet's fc6).
 """
 from __future__ import annotations
 
-from minicnn import ops
+from minicnn.autograd import Function
 from minicnn.tensor import as_tensor
 
-__all__ = ["linear"]
+__all__ = ["linear", "Linear"]
+
+
+class Linear(Function):
+    def forward(self, x, W, b=None):
+        self.x, self.W = x, W
+        y = x @ W.T                                  # (..., in) @ (in, out) -> (..., out)
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        x, W = self.x, self.W
+        out_features, in_features = W.shape
+        gy2 = gy.reshape(-1, out_features)           # (..., out) -> (M, out)
+        gx = gy @ W if self.needs_grad[0] else None  # (..., out) @ (out, in)
+        gW = None
+        if self.needs_grad[1]:
+            gW = gy2.T @ x.reshape(-1, in_features)  # (out, M) @ (M, in)
+        if len(self.needs_grad) == 2:
+            return gx, gW
+        gb = gy2.sum(axis=0) if self.needs_grad[2] else None
+        return gx, gW, gb
 
 
 def linear(x, weight, bias=None):
@@ -39,11 +67,10 @@ def linear(x, weight, bias=None):
     if x.shape[-1] != in_features:
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but "
                          f"weight expects {in_features} (weight shape {weight.shape})")
-    y = ops.matmul(x, weight.transpose())       # (..., in) @ (in, out) -> (..., out)
-    if bias is not None:
-        bias = as_tensor(bias, like=x)
-        if bias.shape != (out_features,):
-            raise ValueError(f"linear: bias must have shape ({out_features},) to match "
-                             f"weight shape {weight.shape}, got {bias.shape}")
-        y = y + bias
-    return y
+    if bias is None:
+        return Linear()(x, weight)
+    bias = as_tensor(bias, like=x)
+    if bias.shape != (out_features,):
+        raise ValueError(f"linear: bias must have shape ({out_features},) to match "
+                         f"weight shape {weight.shape}, got {bias.shape}")
+    return Linear()(x, weight, bias)
