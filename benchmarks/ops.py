@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy
 
 from minicnn.bench.flops import backward_factor
-from minicnn.bench.timing import measure
+from minicnn.bench.timing import CupyEventClock, TorchEventClock, measure
 
 __all__ = ["engines", "run_case", "run_ops"]
 
@@ -42,7 +42,7 @@ def _minicnn_runner(case, floats, ints, backend_name):
     from minicnn.backend import cupy_module
 
     xp = cupy_module() if backend_name == "cuda" else numpy
-    sync = (lambda: xp.cuda.Device().synchronize()) if backend_name == "cuda" else None
+    clock = CupyEventClock() if backend_name == "cuda" else None
     arrays = [xp.asarray(a) for a in floats]
     extra = [xp.asarray(a) for a in ints]
 
@@ -61,14 +61,14 @@ def _minicnn_runner(case, floats, ints, backend_name):
         with minicnn.backend(backend_name):
             y.backward(g)
 
-    return forward, prepared, backward, sync
+    return forward, prepared, backward, clock
 
 
 def _torch_runner(case, floats, ints, device):
     import torch
     import torch.nn.functional as tF
 
-    sync = torch.cuda.synchronize if device == "cuda" else None
+    clock = TorchEventClock() if device == "cuda" else None
     arrays = [torch.from_numpy(a).to(device) for a in floats]
     extra = [torch.from_numpy(a).to(device) for a in ints]
 
@@ -84,19 +84,19 @@ def _torch_runner(case, floats, ints, device):
         y, g = state
         y.backward(g)
 
-    return forward, prepared, backward, sync
+    return forward, prepared, backward, clock
 
 
 def run_case(case, framework, backend_name, warmup=2, repeat=5, peak_gflops=None):
     """Time one case on one engine; returns two records (forward, backward)."""
     floats, ints = case.make_inputs()
     make = _minicnn_runner if framework == "minicnn" else _torch_runner
-    forward, prepared, backward, sync = make(case, floats, ints, backend_name)
+    forward, prepared, backward, clock = make(case, floats, ints, backend_name)
     records = []
     for direction, timing in (
-            ("forward", measure(forward, warmup=warmup, repeat=repeat, sync=sync)),
+            ("forward", measure(forward, warmup=warmup, repeat=repeat, clock=clock)),
             ("backward", measure(backward, setup=prepared, warmup=warmup, repeat=repeat,
-                                 sync=sync))):
+                                 clock=clock))):
         flops = case.flops * (backward_factor(case.op) if direction == "backward" else 1)
         rate = flops / timing.median / 1e9
         records.append({

@@ -40,7 +40,7 @@ def markdown_ops(records) -> str:
 
 
 def markdown_models(records) -> str:
-    lines = ["| model | mode | batch | engine | median ms | images/s | peak RSS MiB | x torch |",
+    lines = ["| model | mode | batch | engine | median ms | images/s | RSS growth MiB | x torch |",
              "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |"]
     for r in records:
         rss = r.get("peak_rss_bytes")

@@ -1,10 +1,11 @@
 """Honest timing: warm-up runs, repeated runs, median and interquartile range.
 
 CPU work is timed with ``time.perf_counter``. GPU work is asynchronous: a
-timer that does not wait measures only the launch. ``measure`` therefore calls
-``sync()`` before starting and before stopping the clock (``cupy``'s or
-``torch.cuda``'s synchronize), which on a GPU is equivalent to CUDA events
-recorded around the work once the stream is idle.
+timer that does not wait measures only the launch. GPU runs therefore use a
+``clock`` made of CUDA events (``CupyEventClock``, ``TorchEventClock``):
+the device is synchronised, an event is recorded before and after the work on
+the stream, and the time between the two events is read once the second has
+completed.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-__all__ = ["Timing", "measure", "summarize"]
+__all__ = ["Timing", "measure", "summarize", "PerfCounterClock", "CupyEventClock",
+           "TorchEventClock"]
 
 
 @dataclass
@@ -45,11 +47,54 @@ def summarize(samples) -> Timing:
     return Timing(statistics.median(samples), q1, q3, len(samples))
 
 
-def _no_sync():
-    return None
+class PerfCounterClock:
+    """The CPU clock: ``start()`` then ``stop()`` returns the seconds in between."""
+
+    def start(self):
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> float:
+        return time.perf_counter() - self._t0
 
 
-def measure(fn, setup=None, warmup: int = 2, repeat: int = 5, sync=None,
+class CupyEventClock:
+    """CUDA events on CuPy's current stream (the device is synchronised first)."""
+
+    def __init__(self):
+        import cupy
+        self._cupy = cupy
+        self._begin, self._end = cupy.cuda.Event(), cupy.cuda.Event()
+
+    def start(self):
+        self._cupy.cuda.Device().synchronize()
+        self._begin.record()
+
+    def stop(self) -> float:
+        self._end.record()
+        self._end.synchronize()
+        return self._cupy.cuda.get_elapsed_time(self._begin, self._end) / 1e3  # ms -> s
+
+
+class TorchEventClock:
+    """CUDA events on torch's current stream (the device is synchronised first)."""
+
+    def __init__(self):
+        import torch
+        self._torch = torch
+        self._begin = torch.cuda.Event(enable_timing=True)
+        self._end = torch.cuda.Event(enable_timing=True)
+
+    def start(self):
+        self._torch.cuda.synchronize()
+        self._begin.record()
+
+    def stop(self) -> float:
+        self._end.record()
+        self._end.synchronize()
+        return self._begin.elapsed_time(self._end) / 1e3  # ms -> s
+
+
+def measure(fn, setup=None, warmup: int = 2, repeat: int = 5, clock=None,
             min_seconds: float = 0.0) -> Timing:
     """Time ``fn(state)`` where ``state = setup()`` is prepared untimed each run.
 
@@ -59,21 +104,19 @@ def measure(fn, setup=None, warmup: int = 2, repeat: int = 5, sync=None,
             whose backward is being timed).
         warmup: untimed calls first (JIT compilation, caches, memory pools).
         repeat: timed calls, at least this many.
-        sync: called before starting and before stopping the clock (GPU).
+        clock: ``PerfCounterClock()`` (default) or a CUDA-event clock for GPU work.
         min_seconds: keep repeating until this much time was measured.
     """
-    sync = sync or _no_sync
+    clock = clock or PerfCounterClock()
 
     def once():
         state = setup() if setup is not None else None
-        sync()
-        start = time.perf_counter()
+        clock.start()
         if setup is not None:
             fn(state)
         else:
             fn()
-        sync()
-        return time.perf_counter() - start
+        return clock.stop()
 
     for _ in range(warmup):
         once()

@@ -6,8 +6,8 @@
     (11699112, 1814083944)
 
 One forward pass of a zero batch of shape ``(batch_size, *input_shape)`` runs in
-eval mode under ``no_grad``; every leaf module (one without children) is
-temporarily wrapped so that each call records one row:
+eval mode under ``no_grad``; a forward hook on every leaf module (one without
+children) records one row per call:
 
     name            dotted module name (``layer1.0.conv1``), as in ``state_dict``
     type            the module's class (``Conv2d``)
@@ -189,34 +189,21 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None, print_fn=print,
             non_trainable_params=non_trainable, macs=macs,
             activation_bytes=sum(int(t.data.nbytes) for t in tensors)))
 
-    def wrap(name, module):
-        original = module.forward
-
-        def hooked(*args, **kwargs):
-            out = original(*args, **kwargs)
-            record(name, module, out)
-            return out
-        return hooked
-
     leaves = [(name, m) for name, m in model.named_modules()
               if next(iter(m.children()), None) is None]
     modes = [(m, m.training) for m in model.modules()]
-    saved = []
+    handles = []
     try:
         for name, m in leaves:
-            # An instance attribute shadows the class's forward; Module.__call__
-            # calls self.forward, so it goes through the hook.
-            saved.append((m, m.__dict__.get("forward")))
-            m.__dict__["forward"] = wrap(name or type(m).__name__, m)
+            label = name or type(m).__name__
+            handles.append(m.register_forward_hook(
+                lambda module, args, out, label=label: record(label, module, out)))
         model.eval()
         with no_grad():
             model(x)
     finally:
-        for m, previous in saved:
-            if previous is None:
-                m.__dict__.pop("forward", None)
-            else:
-                m.__dict__["forward"] = previous
+        for handle in handles:
+            handle.remove()
         for m, training in modes:
             m.training = training
 

@@ -13,8 +13,16 @@ def test_summarize_median_and_quartiles():
         summarize([])
 
 
-def test_measure_runs_warmup_setup_and_sync():
-    calls = {"fn": 0, "setup": 0, "sync": 0}
+def test_measure_runs_warmup_setup_and_the_clock():
+    calls = {"fn": 0, "setup": 0, "start": 0, "stop": 0}
+
+    class FakeClock:  # stands in for a CUDA-event clock
+        def start(self):
+            calls["start"] += 1
+
+        def stop(self):
+            calls["stop"] += 1
+            return 0.25
 
     def setup():
         calls["setup"] += 1
@@ -24,12 +32,9 @@ def test_measure_runs_warmup_setup_and_sync():
         assert state == 7
         calls["fn"] += 1
 
-    def sync():
-        calls["sync"] += 1
-
-    t = measure(fn, setup=setup, warmup=2, repeat=4, sync=sync)
-    assert t.runs == 4
-    assert calls == {"fn": 6, "setup": 6, "sync": 12}
+    t = measure(fn, setup=setup, warmup=2, repeat=4, clock=FakeClock())
+    assert t.runs == 4 and t.median == 0.25
+    assert calls == {"fn": 6, "setup": 6, "start": 6, "stop": 6}
 
 
 def test_min_seconds_adds_runs():
