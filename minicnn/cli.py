@@ -523,34 +523,22 @@ def _add_progress(p):
                    help="never show progress bars")
 
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
-    return v
+def _at_least(convert, low, description):
+    """An argparse type: ``convert(text)``, which must be >= ``low``."""
+    def parse(text):
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}") from None
+        if not v >= low:  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
+        return v
+    return parse
 
 
-def _non_negative_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
-    return v
-
-
-def _non_negative_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return v
+_positive_int = _at_least(int, 1, "a positive int")
+_non_negative_int = _at_least(int, 0, "an int >= 0")
+_non_negative_float = _at_least(float, 0, "a number >= 0")
 
 
 def _fraction(text):

@@ -402,16 +402,22 @@ def _how_to_get(name: str) -> str:
 
 
 # -------------------------------------------------------------------- loaders
-def _load_idx_dataset(name: str, download_ok: bool) -> DatasetArrays:
-    folder = _idx_folder(name)
+def _locate(name: str, find_folder, download_ok: bool) -> str:
+    """The dataset's folder: found on the search path, else downloaded when allowed."""
+    folder = find_folder(name)
     if folder is None and download_ok:
         try:
             download(name)
         except DataNotFoundError as e:
             raise DataNotFoundError(f"{_how_to_get(name)} ({e})") from None
-        folder = _idx_folder(name)
+        folder = find_folder(name)
     if folder is None:
         raise DataNotFoundError(_how_to_get(name))
+    return folder
+
+
+def _load_idx_dataset(name: str, download_ok: bool) -> DatasetArrays:
+    folder = _locate(name, _idx_folder, download_ok)
     paths = [_find_idx(folder, stem) for stem in DATASETS[name]["files"]]
     arrays = [read_idx(p) for p in paths]
     splits = []
@@ -434,15 +440,7 @@ def _load_idx_dataset(name: str, download_ok: bool) -> DatasetArrays:
 
 def _load_cifar_dataset(name: str, download_ok: bool) -> DatasetArrays:
     spec = DATASETS[name]
-    folder = _cifar_folder(name)
-    if folder is None and download_ok:
-        try:
-            download(name)
-        except DataNotFoundError as e:
-            raise DataNotFoundError(f"{_how_to_get(name)} ({e})") from None
-        folder = _cifar_folder(name)
-    if folder is None:
-        raise DataNotFoundError(_how_to_get(name))
+    folder = _locate(name, _cifar_folder, download_ok)
     parts = {}
     for split in ("train", "test"):
         batches = [read_cifar_batch(os.path.join(folder, f), spec["label_key"])

@@ -27,10 +27,11 @@ class Dataset:
     """Anything with ``__len__`` and ``__getitem__(i) -> (image, label)``."""
 
     def __len__(self) -> int:
-        raise NotImplementedError(f"abstract: {type(self).__name__} must define __len__")
+        raise NotImplementedError("abstract: " f"{type(self).__name__} must define __len__")
 
     def __getitem__(self, index):
-        raise NotImplementedError(f"abstract: {type(self).__name__} must define __getitem__")
+        raise NotImplementedError("abstract: "
+                                  f"{type(self).__name__} must define __getitem__")
 
 
 class ArrayDataset(Dataset):

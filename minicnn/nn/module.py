@@ -180,9 +180,8 @@ class Module:
 
     # ------------------------------------------------------------ forward
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(
-            f"abstract: {type(self).__name__} has no forward(); a Module subclass must "
-            "define it")
+        raise NotImplementedError("abstract: " f"{type(self).__name__} has no forward(); "
+                                  "a Module subclass must define it")
 
     def __call__(self, *args, **kwargs):
         for hook in list(self._forward_pre_hooks.values()):
