@@ -41,3 +41,20 @@ def test_help_lists_the_options(capsys):
     text = capsys.readouterr().out
     for flag in ("--quick", "--json", "--native-blas", "--backends", "--out"):
         assert flag in text
+
+
+def test_native_blas_reruns_without_the_openblas_variables(monkeypatch):
+    import minicnn.bench.cli as bench_cli
+    seen = {}
+
+    def fake_call(cmd, env):
+        seen["cmd"], seen["env"] = cmd, env
+        return 0
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")
+    monkeypatch.setattr(bench_cli.subprocess, "call", fake_call)
+    assert main(["--native-blas", "--quick", "--only", "ops"]) == 0
+    assert "OPENBLAS_CORETYPE" not in seen["env"] and "OPENBLAS_L2_SIZE" not in seen["env"]
+    assert seen["cmd"][-3:] == ["--quick", "--only", "ops"]
+    assert "--native-blas" not in seen["cmd"]
