@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-__all__ = ["build_parser", "main", "run"]
+__all__ = ["build_parser", "main", "run", "native_blas_env"]
 
 
 def build_parser(parser=None):
@@ -130,11 +130,16 @@ def _print_report(doc):
         print("## Targets\n\n" + markdown_targets(doc["targets"]) + "\n")
 
 
+def native_blas_env(environ) -> dict:
+    """``environ`` without the variables that force OpenBLAS's kernel choice."""
+    return {k: v for k, v in environ.items()
+            if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.native_blas:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+        env = native_blas_env(os.environ)
         argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--native-blas"]
         return subprocess.call([sys.executable, "-m", "minicnn.bench", *argv], env=env)
     from minicnn.bench.report import plot_all, write_json

@@ -44,15 +44,16 @@ def test_help_lists_the_options(capsys):
 
 
 def test_native_blas_reruns_without_the_openblas_variables(monkeypatch):
+    # The machine's own OPENBLAS_* settings are left alone: a plain dict stands in.
     import minicnn.bench.cli as bench_cli
+    forced = {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1048576", "HOME": "/h"}
+    assert bench_cli.native_blas_env(forced) == {"HOME": "/h"}
     seen = {}
 
     def fake_call(cmd, env):
         seen["cmd"], seen["env"] = cmd, env
         return 0
 
-    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
-    monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")
     monkeypatch.setattr(bench_cli.subprocess, "call", fake_call)
     assert main(["--native-blas", "--quick", "--only", "ops"]) == 0
     assert "OPENBLAS_CORETYPE" not in seen["env"] and "OPENBLAS_L2_SIZE" not in seen["env"]
