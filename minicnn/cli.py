@@ -44,10 +44,9 @@ def _model_names() -> list:
     return list_models()
 
 
-def build_model(name: str, num_classes: int, in_channels: int, input_size: int,
-                variant: str | None = None):
-    """A zoo model sized for the data: ``name`` may carry a variant, 'lenet5-modern'."""
-    from minicnn.zoo import get_model
+def resolve_model_name(name: str, variant: str | None = None):
+    """(zoo key, variant) for ``name``, which may carry a variant ('lenet5-modern');
+    an unknown name is a one-line error listing the choices."""
     from minicnn.zoo.registry import MODELS
     key = name.lower()
     for sep in ("-", ":"):
@@ -57,14 +56,29 @@ def build_model(name: str, num_classes: int, in_channels: int, input_size: int,
     if key not in MODELS:
         raise CommandError(f"unknown model {name!r}; choose one of: "
                            f"{', '.join(_model_names())}")
+    return key, variant
+
+
+def build_model(name: str, num_classes: int | None, in_channels: int, input_size: int,
+                variant: str | None = None):
+    """A zoo model sized for the data: ``name`` may carry a variant, 'lenet5-modern'."""
+    from minicnn.zoo import get_model
+    from minicnn.zoo.registry import MODELS
+    key, variant = resolve_model_name(name, variant)
     params = inspect.signature(MODELS[key]).parameters
-    kwargs = {"num_classes": num_classes, "in_channels": in_channels}
-    if "input_size" in params:
+
+    def accepts(argument):
+        return argument in params
+
+    kwargs = {"in_channels": in_channels}
+    if num_classes is not None:  # None: the builder's own default (1000 for ImageNet)
+        kwargs["num_classes"] = num_classes
+    if accepts("input_size"):
         kwargs["input_size"] = input_size
-    if "cifar" in params and input_size <= 64:
+    if accepts("cifar") and input_size <= 64:
         kwargs["cifar"] = True  # the small-image head (VGG on CIFAR)
     if variant is not None:
-        if "variant" not in params:
+        if not accepts("variant"):
             raise CommandError(f"model {key!r} has no variants (got --variant {variant})")
         kwargs["variant"] = variant
     try:
@@ -182,6 +196,7 @@ def cmd_train(args) -> int:
     from minicnn.data import transforms as T
     from minicnn.train import Trainer, load_checkpoint
 
+    resolve_model_name(args.model, args.variant)  # an unknown model fails before any data
     device = _setup_backend(args)
     ckpt = None
     if args.resume:
@@ -619,7 +634,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--variant")
     p.add_argument("--input-shape", metavar="C,H,W")
-    p.add_argument("--num-classes", type=_positive_int, default=10)
+    p.add_argument("--num-classes", type=_positive_int,
+                   help="default: the model's own (1000 for the ImageNet models)")
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("gradcheck", help="finite-difference check of every op's backward",
@@ -638,7 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", required=True)
     p.add_argument("--variant")
     p.add_argument("--input-shape", metavar="C,H,W", help="for a zoo MODEL")
-    p.add_argument("--num-classes", type=_positive_int, default=10)
+    p.add_argument("--num-classes", type=_positive_int,
+                   help="default: the model's own (1000 for the ImageNet models)")
     p.add_argument("--invert", action="store_true")
     _add_runtime(p, device=False)
     p.set_defaults(func=cmd_visualize)

@@ -166,6 +166,23 @@ def test_summary(capsys):
     assert "107,786" in out or "107786" in out
 
 
+@pytest.mark.parametrize("argv,total", [
+    (["alexnet", "--variant", "paper"], "60,965,224"),           # the builder's 1000 classes
+    (["vgg16", "--input-shape", "3,32,32"], "34,006,948"),       # the seeds' CIFAR-100 VGG-16
+    (["vgg16", "--input-shape", "3,32,32", "--num-classes", "10"], "33,638,218"),
+])
+def test_summary_builds_each_model_with_its_own_defaults(argv, total, capsys):
+    code, out, err = run(["summary", *argv], capsys)
+    assert code == 0, err
+    assert f"Total params: {total}" in out
+
+
+def test_unknown_model_is_reported_before_any_data_is_looked_for(env, capsys):
+    code, out, err = run(["train", "nosuchnet", "--data", "mnist"], capsys)
+    assert code == 1
+    assert "unknown model 'nosuchnet'" in err and "no copy of" not in err
+
+
 def test_gradcheck_one_op(capsys):
     code, out, err = run(["gradcheck", "conv2d"], capsys)
     assert code == 0, err

@@ -147,42 +147,46 @@ def vgg(depth: int, batch_norm: bool = False, num_classes: int | None = None,
     return VGG(features, 1000 if num_classes is None else num_classes, dropout, init_weights)
 
 
-def vgg11(num_classes=None, in_channels=3, batch_norm=False, **kwargs):
+def vgg11(num_classes=None, in_channels=3, batch_norm=False, cifar=False, input_size=32,
+          **kwargs):
     """VGG-11, configuration A: 132,863,336 parameters (1000 classes)."""
-    return vgg(11, batch_norm, num_classes, in_channels, **kwargs)
+    return vgg(11, batch_norm, num_classes, in_channels, cifar, input_size, **kwargs)
 
 
-def vgg13(num_classes=None, in_channels=3, batch_norm=False, **kwargs):
+def vgg13(num_classes=None, in_channels=3, batch_norm=False, cifar=False, input_size=32,
+          **kwargs):
     """VGG-13, configuration B: 133,047,848 parameters (1000 classes)."""
-    return vgg(13, batch_norm, num_classes, in_channels, **kwargs)
+    return vgg(13, batch_norm, num_classes, in_channels, cifar, input_size, **kwargs)
 
 
-def vgg16(num_classes=None, in_channels=3, batch_norm=False, **kwargs):
+def vgg16(num_classes=None, in_channels=3, batch_norm=False, cifar=False, input_size=32,
+          **kwargs):
     """VGG-16, configuration D: 138,357,544 parameters (1000 classes);
     ``cifar=True``: the seeds' Keras VGG-16, 34,006,948 parameters (100 classes)."""
-    return vgg(16, batch_norm, num_classes, in_channels, **kwargs)
+    return vgg(16, batch_norm, num_classes, in_channels, cifar, input_size, **kwargs)
 
 
-def vgg19(num_classes=None, in_channels=3, batch_norm=False, **kwargs):
+def vgg19(num_classes=None, in_channels=3, batch_norm=False, cifar=False, input_size=32,
+          **kwargs):
     """VGG-19, configuration E: 143,667,240 parameters (1000 classes)."""
-    return vgg(19, batch_norm, num_classes, in_channels, **kwargs)
+    return vgg(19, batch_norm, num_classes, in_channels, cifar, input_size, **kwargs)
 
 
-def vgg11_bn(num_classes=None, in_channels=3, **kwargs):
+def vgg11_bn(num_classes=None, in_channels=3, cifar=False, input_size=32, **kwargs):
     """VGG-11 with BatchNorm: 132,868,840 parameters (1000 classes)."""
-    return vgg(11, True, num_classes, in_channels, **kwargs)
+    return vgg(11, True, num_classes, in_channels, cifar, input_size, **kwargs)
 
 
-def vgg13_bn(num_classes=None, in_channels=3, **kwargs):
+def vgg13_bn(num_classes=None, in_channels=3, cifar=False, input_size=32, **kwargs):
     """VGG-13 with BatchNorm: 133,053,736 parameters (1000 classes)."""
-    return vgg(13, True, num_classes, in_channels, **kwargs)
+    return vgg(13, True, num_classes, in_channels, cifar, input_size, **kwargs)
 
 
-def vgg16_bn(num_classes=None, in_channels=3, **kwargs):
+def vgg16_bn(num_classes=None, in_channels=3, cifar=False, input_size=32, **kwargs):
     """VGG-16 with BatchNorm: 138,365,992 parameters (1000 classes)."""
-    return vgg(16, True, num_classes, in_channels, **kwargs)
+    return vgg(16, True, num_classes, in_channels, cifar, input_size, **kwargs)
 
 
-def vgg19_bn(num_classes=None, in_channels=3, **kwargs):
+def vgg19_bn(num_classes=None, in_channels=3, cifar=False, input_size=32, **kwargs):
     """VGG-19 with BatchNorm: 143,678,248 parameters (1000 classes)."""
-    return vgg(19, True, num_classes, in_channels, **kwargs)
+    return vgg(19, True, num_classes, in_channels, cifar, input_size, **kwargs)
