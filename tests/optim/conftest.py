@@ -47,6 +47,20 @@ def assert_params_close(ours, theirs, dtype, step=None):
                                       err_msg=f"parameter {i} after step {step}")
 
 
+def run_trajectory(ours_cls, torch_cls, dtype, kwargs, steps, seed=0):
+    """``steps`` updates of ``ours_cls(params, **kwargs)`` and its torch twin on the
+    same gradients, the parameters compared after every step; returns both."""
+    init, grads = make_data(dtype, steps, seed)
+    ours, theirs = make_params(init)
+    opt, topt = ours_cls(ours, **kwargs), torch_cls(theirs, **kwargs)
+    data_ids = [id(p.data) for p in ours]
+    for k in range(steps):
+        step_both(opt, topt, ours, theirs, grads[k])
+        assert_params_close(ours, theirs, dtype, step=k)
+    assert [id(p.data) for p in ours] == data_ids, "the update must happen in place"
+    return opt, topt
+
+
 def to_numpy_tree(obj):
     """A torch state dict with every tensor turned into a NumPy array."""
     if isinstance(obj, torch.Tensor):
@@ -64,4 +78,4 @@ def pair():
     return types.SimpleNamespace(
         SHAPES=SHAPES, make_data=make_data, make_params=make_params, step_both=step_both,
         tolerance=tolerance, assert_params_close=assert_params_close,
-        to_numpy_tree=to_numpy_tree)
+        run_trajectory=run_trajectory, to_numpy_tree=to_numpy_tree)

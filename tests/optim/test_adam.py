@@ -20,15 +20,7 @@ CASES = {
 
 
 def run_trajectory(pair, ours_cls, torch_cls, dtype, kwargs, steps=STEPS, seed=0):
-    init, grads = pair.make_data(dtype, steps, seed)
-    ours, theirs = pair.make_params(init)
-    opt, topt = ours_cls(ours, **kwargs), torch_cls(theirs, **kwargs)
-    data_ids = [id(p.data) for p in ours]
-    for k in range(steps):
-        pair.step_both(opt, topt, ours, theirs, grads[k])
-        pair.assert_params_close(ours, theirs, dtype, step=k)
-    assert [id(p.data) for p in ours] == data_ids, "the update must happen in place"
-    return opt, topt
+    return pair.run_trajectory(ours_cls, torch_cls, dtype, kwargs, steps, seed)
 
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])

@@ -24,16 +24,7 @@ CASES = {
 
 
 def run_trajectory(pair, dtype, kwargs, lr=0.1, steps=STEPS, seed=0):
-    init, grads = pair.make_data(dtype, steps, seed)
-    ours, theirs = pair.make_params(init)
-    opt = SGD(ours, lr=lr, **kwargs)
-    topt = torch.optim.SGD(theirs, lr=lr, **kwargs)
-    data_ids = [id(p.data) for p in ours]
-    for k in range(steps):
-        pair.step_both(opt, topt, ours, theirs, grads[k])
-        pair.assert_params_close(ours, theirs, dtype, step=k)
-    assert [id(p.data) for p in ours] == data_ids, "the update must happen in place"
-    return opt, topt
+    return pair.run_trajectory(SGD, torch.optim.SGD, dtype, dict(kwargs, lr=lr), steps, seed)
 
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
