@@ -83,25 +83,18 @@ def evaluate(model, loader, loss_fn=None, progress: bool | None = False,
     loss_fn = loss_fn or _cross_entropy
     was_training = getattr(model, "training", False)
     model.eval()
-    total_loss, count, correct = 0.0, 0, {1: 0, 5: 0}
+    tally = _Tally()
     bar = _progress(loader, progress, desc)
-    start = time.perf_counter()
     try:
         with no_grad():
             for x, y in bar:
                 logits = model(x)
-                loss = float(loss_fn(logits, y).item())
-                n = len(y)
-                total_loss += loss * n
-                count += n
-                for k, c in topk_correct(logits.data, y.data).items():
-                    correct[k] += c
-                _postfix(bar, total_loss / count, correct[1] / count, count, start)
+                tally.add(float(loss_fn(logits, y).item()), logits, y)
+                tally.show(bar)
     finally:
         _close(bar)
         model.train(was_training)
-    return {"loss": total_loss / count, "accuracy": correct[1] / count,
-            "top5_accuracy": correct[5] / count, "count": count}
+    return tally.result()
 
 
 # ------------------------------------------------------------ progress bars
@@ -119,10 +112,30 @@ def _progress(iterable, progress, desc, total=None):
                 dynamic_ncols=True)
 
 
-def _postfix(bar, loss, acc, images, start):
-    if hasattr(bar, "set_postfix"):
-        rate = images / max(time.perf_counter() - start, 1e-9)
-        bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.4f}", img_s=f"{rate:.0f}")
+class _Tally:
+    """Running mean loss and top-1/top-5 accuracy over the batches of one pass."""
+
+    def __init__(self):
+        self.loss, self.count, self.correct = 0.0, 0, {1: 0, 5: 0}
+        self.start = time.perf_counter()
+
+    def add(self, loss: float, logits, y) -> None:
+        n = len(y)
+        self.loss += loss * n
+        self.count += n
+        for k, c in topk_correct(logits.data, y.data).items():
+            self.correct[k] += c
+
+    def show(self, bar) -> None:
+        """Loss, accuracy and images/s on the progress bar."""
+        if hasattr(bar, "set_postfix"):
+            rate = self.count / max(time.perf_counter() - self.start, 1e-9)
+            bar.set_postfix(loss=f"{self.loss / self.count:.4f}",
+                            acc=f"{self.correct[1] / self.count:.4f}", img_s=f"{rate:.0f}")
+
+    def result(self) -> dict:
+        return {"loss": self.loss / self.count, "accuracy": self.correct[1] / self.count,
+                "top5_accuracy": self.correct[5] / self.count, "count": self.count}
 
 
 def _close(bar):
@@ -201,9 +214,8 @@ class Trainer:
         """One pass over ``loader``; returns the epoch's mean loss and accuracies."""
         self.model.train()
         epoch = self.epoch + 1
-        total_loss, count, correct = 0.0, 0, {1: 0, 5: 0}
+        tally = _Tally()
         bar = _progress(loader, self.progress, f"epoch {epoch}")
-        start = time.perf_counter()
         try:
             for step, (x, y) in enumerate(bar, start=1):
                 logits = self.model(x)
@@ -214,16 +226,11 @@ class Trainer:
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
-                n = len(y)
-                total_loss += value * n
-                count += n
-                for k, c in topk_correct(logits.data, y.data).items():
-                    correct[k] += c
-                _postfix(bar, total_loss / count, correct[1] / count, count, start)
+                tally.add(value, logits, y)
+                tally.show(bar)
         finally:
             _close(bar)
-        return {"loss": total_loss / count, "accuracy": correct[1] / count,
-                "top5_accuracy": correct[5] / count, "count": count}
+        return tally.result()
 
     def _nan_message(self, value, epoch, step) -> str:
         msg = f"training stopped: the loss became {value} at epoch {epoch}, step {step}"
