@@ -19,7 +19,8 @@ def build_parser(parser=None):
         prog="minicnn bench", description="Time minicnn's ops and models against PyTorch.")
     parser.add_argument("--quick", action="store_true",
                         help="a small subset of ops, LeNet-5 and a short scaling sweep")
-    parser.add_argument("--only", choices=["ops", "models", "scaling", "memory", "startup"],
+    parser.add_argument("--only", choices=["ops", "models", "conv-paths", "scaling", "memory",
+                                           "startup"],
                         action="append",
                         help="run only these parts (repeatable; default: all)")
     parser.add_argument("--backends", default="numpy,numba,cuda",
@@ -54,14 +55,16 @@ def run(args) -> dict:
     from minicnn.bench.scaling import QUICK_SWEEPS, SWEEPS, run_scaling
     from minicnn.bench.startup import measure_startup
 
-    default_parts = ["ops", "models", "scaling"] + ([] if args.quick else ["memory", "startup"])
+    default_parts = ["ops", "models", "conv-paths", "scaling"] + (
+        [] if args.quick else ["memory", "startup"])
     parts = set(args.only or default_parts)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     engine_list = engines(backends, torch_devices=() if args.no_torch else None)
     doc = {"schema": SCHEMA, "command": " ".join(["minicnn", "bench", *sys.argv[1:]]),
-           "ops": [], "models": [], "scaling": {"points": [], "fits": []}, "memory": [],
+           "ops": [], "models": [], "conv_paths": [], "scaling": {"points": [], "fits": []},
+           "memory": [],
            "startup": None}
     with limit_threads(args.threads):
         doc["environment"] = describe(args.threads)
@@ -80,6 +83,10 @@ def run(args) -> dict:
                                      f"choose from {', '.join(s.name for s in MODELS)}")
                 specs = [spec for spec in MODELS if spec.name in wanted]
             doc["models"] = run_models(specs, engine_list, 1, max(2, repeat - 2), _progress)
+        if "conv-paths" in parts and ("minicnn", "numba") in engine_list:
+            from minicnn.bench.conv_paths import LAYERS, QUICK_LAYERS, run_conv_paths
+            doc["conv_paths"] = run_conv_paths(QUICK_LAYERS if args.quick else LAYERS,
+                                               2 if args.quick else repeat, _progress)
         if "scaling" in parts:
             points, fits = run_scaling(engine_list, QUICK_SWEEPS if args.quick else SWEEPS,
                                        1, 3, _progress)
@@ -111,6 +118,10 @@ def _print_report(doc):
         print("## Ops\n\n" + markdown_ops(doc["ops"]) + "\n")
     if doc["models"]:
         print("## Models\n\n" + markdown_models(doc["models"]) + "\n")
+    if doc.get("conv_paths"):
+        from minicnn.bench.conv_paths import markdown_conv_paths
+        print("## numba conv2d: direct or im2col (forward + backward)\n\n"
+              + markdown_conv_paths(doc["conv_paths"]) + "\n")
     if doc["scaling"]["fits"]:
         print("## Scaling (forward conv2d, time = a + b * FLOPs)\n")
         print("| sweep | engine | s per GFLOP | R^2 |\n| --- | --- | ---: | ---: |")

@@ -13,7 +13,7 @@ import numpy
 
 from minicnn.bench.environment import PeakMemory
 from minicnn.bench.ops import add_ratios
-from minicnn.bench.timing import measure
+from minicnn.bench.timing import measure_interleaved
 
 __all__ = ["ModelSpec", "MODELS", "QUICK_MODELS", "run_models", "memory_check"]
 
@@ -95,31 +95,45 @@ def _torch_steps(model, x, y):
 
 
 def run_models(specs, engine_list, warmup=1, repeat=3, progress=None):
-    """Training and inference images/s for each model on each CPU engine."""
+    """Training and inference images/s for each model on each CPU engine.
+
+    A model's engines are timed in alternating rounds (``measure_interleaved``):
+    ``repeat`` rounds, each giving every engine ``warmup`` untimed steps and at
+    least 0.4 s of timed ones. Peak memory is read over each engine's first,
+    untimed step, which allocates everything a step needs.
+    """
     records = []
     for spec in specs:
         rng = numpy.random.default_rng(0)
         x = rng.standard_normal((spec.batch, *spec.input_shape)).astype(numpy.float32)
         y = rng.integers(0, spec.num_classes, spec.batch)
+        steps = {}
         for framework, backend_name in engine_list:
             if backend_name == "cuda":
                 continue  # CPU engines here; the GPU suite times models on CUDA
-            if progress:
-                progress(f"{spec.name} [{framework}/{backend_name}]")
             ours, theirs = _build_pair(spec)
             if framework == "minicnn":
-                train_step, infer = _minicnn_steps(ours, x, y, backend_name)
+                steps[framework, backend_name] = _minicnn_steps(ours, x, y, backend_name)
             else:
-                train_step, infer = _torch_steps(theirs, x, y)
-            for mode, fn in (("train", train_step), ("inference", infer)):
+                steps[framework, backend_name] = _torch_steps(theirs, x, y)
+        for mode, index in (("train", 0), ("inference", 1)):
+            if progress:
+                progress(f"{spec.name} {mode} [{', '.join('/'.join(e) for e in steps)}]")
+            peaks = {}
+            for engine, fns in steps.items():
                 with PeakMemory() as memory:
-                    timing = measure(fn, warmup=warmup, repeat=repeat, min_seconds=2.0)
+                    fns[index]()
+                peaks[engine] = memory.peak_bytes
+            timings = measure_interleaved({e: fns[index] for e, fns in steps.items()},
+                                          rounds=repeat, calls=2, warmup=warmup,
+                                          round_seconds=0.4)
+            for (framework, backend_name), timing in timings.items():
                 records.append({
                     "model": spec.name, "mode": mode, "framework": framework,
                     "backend": backend_name, "batch": spec.batch,
                     "input_shape": list(spec.input_shape),
                     "images_per_s": spec.batch / timing.median,
-                    "peak_rss_bytes": memory.peak_bytes, **timing.as_dict()})
+                    "peak_rss_bytes": peaks[framework, backend_name], **timing.as_dict()})
     return add_ratios(records, key=("model", "mode"))
 
 

@@ -18,6 +18,9 @@ _OP_FIELDS = {"op": str, "case": str, "direction": str, "framework": str, "backe
               "flops": int}
 _MODEL_FIELDS = {"model": str, "mode": str, "framework": str, "backend": str,
                  "batch": int, "median": float, "images_per_s": float}
+_CONV_PATH_FIELDS = {"network": str, "layer": str, "batch": int, "work": int,
+                     "im2col_median": float, "direct_median": float,
+                     "direct_over_im2col": float, "auto": str}
 
 
 def _ms(seconds):
@@ -120,8 +123,9 @@ def validate(doc) -> None:
     for key in ("environment", "sgemm_peak_gflops", "ops", "models", "scaling", "targets"):
         if key not in doc:
             raise ValueError(f"missing top-level key {key!r}")
-    for section, fields in (("ops", _OP_FIELDS), ("models", _MODEL_FIELDS)):
-        for i, r in enumerate(doc[section]):
+    for section, fields in (("ops", _OP_FIELDS), ("models", _MODEL_FIELDS),
+                            ("conv_paths", _CONV_PATH_FIELDS)):
+        for i, r in enumerate(doc.get(section, [])):  # conv_paths came later: optional
             for name, kind in fields.items():
                 value = r.get(name)
                 ok = isinstance(value, kind) or (kind is float and isinstance(value, int))

@@ -1,5 +1,10 @@
 """Honest timing: warm-up runs, repeated runs, median and interquartile range.
 
+Engines that are compared are timed in alternating rounds
+(``measure_interleaved``), so that a machine that slows down for a while (a
+busy neighbour on a shared host) slows every engine alike instead of whichever
+one happened to be running.
+
 CPU work is timed with ``time.perf_counter``. GPU work is asynchronous: a
 timer that does not wait measures only the launch. GPU runs therefore use a
 ``clock`` made of CUDA events (``CupyEventClock``, ``TorchEventClock``):
@@ -13,8 +18,8 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-__all__ = ["Timing", "measure", "summarize", "PerfCounterClock", "CupyEventClock",
-           "TorchEventClock"]
+__all__ = ["Timing", "measure", "measure_interleaved", "summarize", "PerfCounterClock",
+           "CupyEventClock", "TorchEventClock"]
 
 
 @dataclass
@@ -124,3 +129,37 @@ def measure(fn, setup=None, warmup: int = 2, repeat: int = 5, clock=None,
     while sum(samples) < min_seconds and len(samples) < 1000:
         samples.append(once())
     return summarize(samples)
+
+
+def measure_interleaved(fns: dict, rounds: int = 5, calls: int = 3, warmup: int = 1,
+                        round_seconds: float = 0.0, clock=None) -> dict:
+    """Time several functions in alternating rounds: {key: Timing}.
+
+    Each round runs every function in turn: ``warmup`` untimed calls (they
+    absorb the switch from the previous function: thread pools waking, caches
+    refilling), then at least ``calls`` timed calls, more until
+    ``round_seconds`` of that function were measured. Each function's Timing
+    is taken over all its timed calls of all rounds. Before the first round,
+    every function runs once untimed (compilation, first allocations).
+    """
+    if not fns:
+        raise ValueError("measure_interleaved: no functions to time")
+    if rounds < 1 or calls < 1:
+        raise ValueError(f"measure_interleaved: rounds and calls must be >= 1, "
+                         f"got {rounds} and {calls}")
+    clock = clock or PerfCounterClock()
+    for fn in fns.values():
+        fn()
+    samples = {key: [] for key in fns}
+    for _ in range(rounds):
+        for key, fn in fns.items():
+            for _ in range(warmup):
+                fn()
+            spent, n = 0.0, 0
+            while n < calls or (spent < round_seconds and n < 1000):
+                clock.start()
+                fn()
+                t = clock.stop()
+                samples[key].append(t)
+                spent, n = spent + t, n + 1
+    return {key: summarize(values) for key, values in samples.items()}

@@ -1,4 +1,6 @@
-"""conv2d forward and backward on the CPU: Numba im2col/col2im + BLAS GEMM.
+"""conv2d forward and backward on the CPU: Numba im2col/col2im + BLAS GEMM,
+or, for small stride-1 layers where it is faster, the direct kernels of
+``direct_conv.py`` (``conv_algorithm`` forces one or the other).
 
 Notation::
 
@@ -16,20 +18,30 @@ workspace (``minicnn.get_workspace()``). A chunk's columns are laid out as
                gb    = sum of gy over n, oh, ow
 
 Backward recomputes the columns instead of keeping them from forward, so no
-layer holds a column buffer between the passes. A 1x1, stride-1, unpadded
+layer holds a column buffer between the passes; the buffers themselves are
+reused from call to call (``_scratch``). A 1x1, stride-1, unpadded
 convolution needs no im2col: its columns are the image itself, only laid out
 as (C, nb*L), which ``_images_to_rows`` does (and ``_rows_to_images`` undoes
 in place of col2im).
 """
+import contextlib
+
 import numpy
 from numba import njit, prange
 
 from minicnn.backend import get_workspace, register_kernel
 
+from ._scratch import scratch
 from ._threads import use_threads_for
+from .direct_conv import (
+    direct_conv2d_backward,
+    direct_conv2d_forward,
+    direct_conv_applies,
+    direct_conv_pays,
+)
 from .im2col import col2im_into, conv_out_size, im2col_into
 
-__all__ = ["conv2d_forward", "conv2d_backward"]
+__all__ = ["conv2d_forward", "conv2d_backward", "conv_algorithm", "ALGORITHMS"]
 
 
 @njit(cache=True, parallel=True)
@@ -78,6 +90,39 @@ def _fold(gcols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0):
         col2im_into(gcols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0)
 
 
+ALGORITHMS = ("auto", "direct", "im2col")
+_algorithm = {"name": "auto"}
+
+
+@contextlib.contextmanager
+def conv_algorithm(name: str):
+    """Force how the numba conv2d computes, inside a ``with`` block.
+
+    ``'auto'`` (the default) takes the direct kernels where they apply and pay
+    (``direct_conv.direct_conv_pays``), else im2col + GEMM; ``'im2col'`` always
+    uses im2col; ``'direct'`` uses the direct kernels wherever they apply
+    (stride 1, one group, padding within the kernel's reach, not 1x1) and
+    im2col elsewhere. For tests and benchmarks that compare the two.
+    """
+    if name not in ALGORITHMS:
+        raise ValueError(f"conv_algorithm: expected one of {ALGORITHMS}, got {name!r}")
+    before = _algorithm["name"]
+    _algorithm["name"] = name
+    try:
+        yield
+    finally:
+        _algorithm["name"] = before
+
+
+def _use_direct(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
+    name = _algorithm["name"]
+    if name == "im2col":
+        return False
+    if name == "direct":
+        return direct_conv_applies(KH, KW, SH, SW, PH, PW, DH, DW, groups)
+    return direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups)
+
+
 def _chunk(N, per_image_bytes):
     """Images per chunk so that the column buffer stays under the workspace."""
     return int(max(1, min(N, get_workspace() // max(1, per_image_bytes))))
@@ -95,12 +140,14 @@ def conv2d_forward(x, W, b, SH, SW, PH, PW, DH, DW, groups):
     L = OH * OW
     if b is None:
         b = numpy.zeros(OC, dtype=x.dtype)
+    if _use_direct(C, OC, XW, KH, KW, SH, SW, PH, PW, DH, DW, groups):
+        return direct_conv2d_forward(x, W, b, PH, PW, DH, DW)
     OCg = OC // groups
     K = Cg * KH * KW  # rows of one group's columns
     W2 = W.reshape(OC, K)  # (OC, C/g, KH, KW) -> (OC, C/g*KH*KW)
     nb = _chunk(N, C * KH * KW * L * x.itemsize)
-    cols_buf = numpy.empty(C * KH * KW * nb * L, dtype=x.dtype)
-    out_buf = numpy.empty(OC * nb * L, dtype=x.dtype)
+    cols_buf = scratch("cols", C * KH * KW * nb * L, x.dtype)
+    out_buf = scratch("rows", OC * nb * L, x.dtype)
     y = numpy.empty((N, OC, L), dtype=x.dtype)
     use_threads_for(C * KH * KW * nb * L)
     for n0 in range(0, N, nb):
@@ -131,6 +178,9 @@ def conv2d_backward(gy, x, W, SH, SW, PH, PW, DH, DW, groups, need_gx, need_gW, 
     gx = gW = None
     if not (need_gx or need_gW):
         return gx, gW, gb
+    if _use_direct(C, OC, XW, KH, KW, SH, SW, PH, PW, DH, DW, groups):
+        gx, gW = direct_conv2d_backward(gy, x, W, PH, PW, DH, DW, need_gx, need_gW)
+        return gx, gW, gb
 
     OCg = OC // groups
     K = Cg * KH * KW
@@ -138,9 +188,9 @@ def conv2d_backward(gy, x, W, SH, SW, PH, PW, DH, DW, groups, need_gx, need_gW, 
     CKK = C * KH * KW
     # columns and their gradient both live during a chunk: budget both
     nb = _chunk(N, (int(need_gW) + int(need_gx)) * CKK * L * x.itemsize)
-    gy_buf = numpy.empty(OC * nb * L, dtype=x.dtype)
-    cols_buf = numpy.empty(CKK * nb * L, dtype=x.dtype) if need_gW else None
-    gcols_buf = numpy.empty(CKK * nb * L, dtype=x.dtype) if need_gx else None
+    gy_buf = scratch("rows", OC * nb * L, x.dtype)
+    cols_buf = scratch("cols", CKK * nb * L, x.dtype) if need_gW else None
+    gcols_buf = scratch("gcols", CKK * nb * L, x.dtype) if need_gx else None
     gW2 = numpy.zeros((OC, K), dtype=x.dtype) if need_gW else None
     gx = numpy.empty((N, C, H, XW), dtype=x.dtype) if need_gx else None
     use_threads_for(CKK * nb * L)

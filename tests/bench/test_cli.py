@@ -26,12 +26,16 @@ def test_quick_run_end_to_end(tmp_path, capsys):
     assert {(r["model"], r["mode"]) for r in doc["models"]} == {
         ("lenet5", "train"), ("lenet5", "inference")}
     assert all(r["median"] > 0 for r in doc["ops"] + doc["models"])
+    assert [r["layer"] for r in doc["conv_paths"]] == ["conv1 5x5", "conv2 5x5 'same'"]
+    assert all(r["im2col_median"] > 0 and r["direct_median"] > 0 and r["auto"] == "direct"
+               for r in doc["conv_paths"])
     assert {f["sweep"] for f in doc["scaling"]["fits"]} == {"batch", "image", "channels"}
     assert doc["environment"]["blas"], "the BLAS library must be reported"
     assert (charts / "ops_ratio.png").stat().st_size > 0
     assert (charts / "scaling.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "## Ops" in printed and "core=" in printed and "x torch" in printed
+    assert "direct or im2col" in printed
 
 
 def test_help_lists_the_options(capsys):

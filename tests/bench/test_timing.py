@@ -1,7 +1,7 @@
 """benchmarks/timing.py: the statistics and the measuring loop."""
 import pytest
 
-from minicnn.bench.timing import measure, summarize
+from minicnn.bench.timing import measure, measure_interleaved, summarize
 
 
 def test_summarize_median_and_quartiles():
@@ -40,3 +40,22 @@ def test_measure_runs_warmup_setup_and_the_clock():
 def test_min_seconds_adds_runs():
     t = measure(lambda: sum(range(1000)), warmup=0, repeat=1, min_seconds=0.002)
     assert t.runs > 1
+
+
+def test_measure_interleaved_alternates_rounds_with_warmup():
+    order = []
+    fns = {"a": lambda: order.append("a"), "b": lambda: order.append("b")}
+    timings = measure_interleaved(fns, rounds=2, calls=2, warmup=1)
+    # one untimed call each, then per round: 1 warm-up + 2 timed calls each, in turn
+    assert order == ["a", "b"] + (["a"] * 3 + ["b"] * 3) * 2
+    assert set(timings) == {"a", "b"} and timings["a"].runs == timings["b"].runs == 4
+
+
+def test_measure_interleaved_round_seconds_adds_calls_and_bad_arguments_fail():
+    t = measure_interleaved({"x": lambda: sum(range(1000))}, rounds=1, calls=1, warmup=0,
+                            round_seconds=0.002)
+    assert t["x"].runs > 1
+    with pytest.raises(ValueError, match="no functions"):
+        measure_interleaved({})
+    with pytest.raises(ValueError, match="rounds and calls"):
+        measure_interleaved({"x": int}, rounds=0)

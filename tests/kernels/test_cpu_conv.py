@@ -1,5 +1,6 @@
 """Numba im2col, col2im and conv2d (kernels/cpu/im2col.py, conv.py) against the
-NumPy references in minicnn/functional/conv.py, on hypothesis-drawn geometry."""
+NumPy references in minicnn/functional/conv.py, on hypothesis-drawn geometry, on
+both of conv2d's paths: im2col + GEMM and the direct kernels (direct_conv.py)."""
 import numpy
 import pytest
 from hypothesis import given
@@ -14,7 +15,7 @@ from minicnn.functional.conv import (
 )
 
 pytest.importorskip("numba")
-from minicnn.kernels.cpu import conv, im2col  # noqa: E402  (needs numba)
+from minicnn.kernels.cpu import conv, direct_conv, im2col  # noqa: E402  (needs numba)
 
 RTOL = {numpy.float32: 1e-5, numpy.float64: 1e-12}
 
@@ -59,18 +60,22 @@ def test_im2col_col2im_match_reference(g, dtype, seed):
                  col2im_array(gcols, x.shape, *geometry), dtype)
 
 
-@given(geometries(), DTYPES, st.booleans(), st.integers(0, 2**32 - 1))
-def test_conv2d_forward_backward_match_reference(g, dtype, bias, seed):
+@pytest.mark.parametrize("algorithm", conv.ALGORITHMS)
+@given(g=geometries(), dtype=DTYPES, bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_conv2d_forward_backward_match_reference(algorithm, g, dtype, bias, seed):
+    # 'direct' takes the direct kernels wherever they apply (stride 1, one group,
+    # padding within reach), 'im2col' never, 'auto' where they pay
     N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups = g
     rng = numpy.random.default_rng(seed)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     Wt = rng.standard_normal((OC, C // groups, KH, KW)).astype(dtype)
     b = rng.standard_normal(OC).astype(dtype) if bias else None
     geometry = (SH, SW, PH, PW, DH, DW, groups)
-    y = conv.conv2d_forward(x, Wt, b, *geometry)
+    with conv.conv_algorithm(algorithm):
+        y = conv.conv2d_forward(x, Wt, b, *geometry)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        got = conv.conv2d_backward(gy, x, Wt, *geometry, True, True, bias)
     assert_close(y, conv2d_forward_reference(x, Wt, b, *geometry), dtype)
-    gy = rng.standard_normal(y.shape).astype(dtype)
-    got = conv.conv2d_backward(gy, x, Wt, *geometry, True, True, bias)
     want = conv2d_backward_reference(gy, x, Wt, *geometry, True, True, bias)
     for a, e in zip(got, want):
         if e is None:
@@ -125,3 +130,61 @@ def test_col2im_is_deterministic():
     first = im2col.col2im(cols, (2, 3, 9, 9), 3, 3, 2, 2, 1, 1, 1, 1)
     for _ in range(3):
         assert numpy.array_equal(im2col.col2im(cols, (2, 3, 9, 9), 3, 3, 2, 2, 1, 1, 1, 1), first)
+
+
+@st.composite
+def direct_geometries(draw):
+    """Stride-1, one-group layers the direct kernels take, with more channels and
+    larger planes than ``geometries`` (several taps per group of four, long rows)."""
+    KH, KW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    DH, DW = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    PH, PW = draw(st.integers(0, DH * (KH - 1))), draw(st.integers(0, DW * (KW - 1)))
+    H = draw(st.integers(max(1, DH * (KH - 1) + 1 - 2 * PH), 16))
+    W = draw(st.integers(max(1, DW * (KW - 1) + 1 - 2 * PW), 16))
+    return (draw(st.integers(1, 4)), draw(st.integers(1, 7)), H, W, draw(st.integers(1, 9)),
+            KH, KW, PH, PW, DH, DW)
+
+
+@given(direct_geometries(), DTYPES, st.integers(0, 2**32 - 1))
+def test_direct_conv2d_matches_reference(g, dtype, seed):
+    N, C, H, W, OC, KH, KW, PH, PW, DH, DW = g
+    assert direct_conv.direct_conv_applies(KH, KW, 1, 1, PH, PW, DH, DW, 1) == (KH * KW > 1)
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    Wt = rng.standard_normal((OC, C, KH, KW)).astype(dtype)
+    b = rng.standard_normal(OC).astype(dtype)
+    geometry = (1, 1, PH, PW, DH, DW, 1)
+    with conv.conv_algorithm("direct"):
+        y = conv.conv2d_forward(x, Wt, b, *geometry)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        gx, gW, gb = conv.conv2d_backward(gy, x, Wt, *geometry, True, True, True)
+    assert_close(y, conv2d_forward_reference(x, Wt, b, *geometry), dtype)
+    want = conv2d_backward_reference(gy, x, Wt, *geometry, True, True, True)
+    for a, e in zip((gx, gW, gb), want):
+        assert_close(a, e, dtype)
+
+
+@pytest.mark.parametrize("layer, pays", [
+    ((1, 6, 28, 5, 5, 1, 1, 2, 2, 1, 1, 1), True),       # LeNet-5 conv1
+    ((6, 16, 14, 5, 5, 1, 1, 2, 2, 1, 1, 1), True),      # LeNet-5 (modern) conv2
+    ((16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1), True),     # CIFAR ResNet-20, stage 1
+    ((64, 64, 56, 3, 3, 1, 1, 1, 1, 1, 1, 1), False),    # ResNet-50 3x3 @56: GEMM wins
+    ((1, 6, 28, 5, 5, 2, 2, 2, 2, 1, 1, 1), False),      # stride 2: not a direct layer
+    ((4, 4, 28, 3, 3, 1, 1, 1, 1, 1, 1, 2), False),      # grouped
+    ((4, 4, 28, 3, 3, 1, 1, 3, 3, 1, 1, 1), False),      # padding beyond the kernel's reach
+    ((4, 4, 28, 1, 1, 1, 1, 0, 0, 1, 1, 1), False),      # 1x1: already a GEMM
+])
+def test_direct_conv_is_chosen_for_small_stride1_layers(layer, pays):
+    C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups = layer
+    assert direct_conv.direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) == pays
+
+
+def test_conv_algorithm_rejects_unknown_names_and_restores_on_error():
+    with pytest.raises(ValueError, match="conv_algorithm: expected one of"):
+        with conv.conv_algorithm("winograd"):
+            pass
+    with pytest.raises(RuntimeError):
+        with conv.conv_algorithm("im2col"):
+            assert conv._algorithm["name"] == "im2col"
+            raise RuntimeError
+    assert conv._algorithm["name"] == "auto"
