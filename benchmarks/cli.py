@@ -66,8 +66,11 @@ def run(args) -> dict:
            "ops": [], "models": [], "conv_paths": [], "scaling": {"points": [], "fits": []},
            "memory": [],
            "startup": None}
+    from minicnn.malloc import retain_freed_memory
     with limit_threads(args.threads):
         doc["environment"] = describe(args.threads)
+        # as minicnn's training commands do; the process's allocator serves torch too
+        doc["environment"]["malloc_retains_freed_memory"] = retain_freed_memory()
         doc["sgemm_peak_gflops"] = sgemm_peak(512 if args.quick else 2048)
         if "ops" in parts:
             op_cases = case_table.quick_cases() if args.quick else case_table.all_cases()
@@ -113,6 +116,8 @@ def _print_report(doc):
     print(f"- BLAS: {blas}; env {env['blas_env'] or '{}'}")
     print(f"- numpy {env['numpy']}, numba {env['numba']}, torch {env['torch']}, "
           f"cupy {env['cupy']}")
+    print(f"- glibc keeps freed memory (minicnn.malloc): "
+          f"{'yes' if env.get('malloc_retains_freed_memory') else 'no'}")
     print(f"- measured sgemm peak: {doc['sgemm_peak_gflops']:.1f} GFLOP/s\n")
     if doc["ops"]:
         print("## Ops\n\n" + markdown_ops(doc["ops"]) + "\n")

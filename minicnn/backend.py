@@ -24,6 +24,7 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import warnings
 
 import numpy
 
@@ -33,6 +34,23 @@ import numpy
 # step ran 8x slower). Sleeping idle threads avoid that. OpenMP reads this when
 # its runtime loads, so it is set here, before numba can start its pool; a
 # policy the user chose is kept.
+
+
+def _openmp_runtimes_loaded() -> list:
+    """File names of the OpenMP runtimes already mapped into this process
+    (read from /proc/self/maps; an empty list where that does not exist)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            paths = {line.split()[-1] for line in f if "/" in line}
+    except OSError:
+        return []
+    names = {os.path.basename(path) for path in paths}
+    return sorted(n for n in names if n.startswith(("libgomp", "libiomp", "libomp")))
+
+
+# A runtime loaded before us (torch brings its own libgomp, and numba's pool then
+# binds to it) has already read its policy: too late for the default below.
+_OPENMP_BEFORE_US = [] if "OMP_WAIT_POLICY" in os.environ else _openmp_runtimes_loaded()
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = [
@@ -107,6 +125,13 @@ def _load_kernels(name: str) -> None:
             return
         raise
     _loaded.add(name)
+    if name == "numba" and _OPENMP_BEFORE_US:
+        warnings.warn(
+            f"minicnn: an OpenMP runtime ({', '.join(_OPENMP_BEFORE_US)}) was loaded before "
+            "minicnn (importing torch first does that) while OMP_WAIT_POLICY was unset, so "
+            "its idle threads spin and the numba kernels can run several times slower. "
+            "Import minicnn before torch, or export OMP_WAIT_POLICY=PASSIVE.",
+            RuntimeWarning, stacklevel=3)
 
 
 def _first_line(error: BaseException) -> str:

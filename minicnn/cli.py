@@ -129,6 +129,8 @@ def _setup_backend(args) -> str:
     if name is not None:
         minicnn.set_backend(name)
     args._thread_limits = _limit_threads(getattr(args, "threads", None))
+    from minicnn.malloc import retain_freed_memory
+    retain_freed_memory()  # this process trains: keep freed pages for the next step
     return device
 
 

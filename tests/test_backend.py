@@ -92,3 +92,31 @@ def test_openmp_threads_sleep_when_idle_unless_the_user_chose():
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "ACTIVE"
+
+
+@pytest.mark.parametrize("omp_loaded_first, policy_set, warns", [
+    (True, False, True),     # e.g. torch imported first: its libgomp already spins
+    (True, True, False),     # the user chose a policy: their call
+    (False, False, False),   # minicnn first: its PASSIVE default reaches the runtime
+])
+def test_an_openmp_runtime_loaded_before_minicnn_is_warned_about(omp_loaded_first, policy_set,
+                                                                 warns):
+    import ctypes.util
+    import os
+    import subprocess
+    pytest.importorskip("numba")
+    libgomp = ctypes.util.find_library("gomp")
+    if libgomp is None or not os.path.exists("/proc/self/maps"):
+        pytest.skip("needs libgomp and /proc/self/maps")
+    first = f"import ctypes; ctypes.CDLL({libgomp!r}); " if omp_loaded_first else ""
+    code = first + "import minicnn; minicnn.set_backend('numba')"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if policy_set:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], env=env,
+                         capture_output=True, text=True)
+    if warns:
+        assert out.returncode != 0
+        assert "was loaded before minicnn" in out.stderr and "OMP_WAIT_POLICY" in out.stderr
+    else:
+        assert out.returncode == 0, out.stderr

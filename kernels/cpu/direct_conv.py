@@ -18,8 +18,8 @@ so for one tap (i, j) the whole output plane is one axpy over k in [0, OH*Wp):
 
 Entries with ow >= OW ("wide" columns) are computed and thrown away; they
 cost (Wp - OW)/Wp of the work and buy a loop numba vectorizes fully. Each
-flattened plane gets KW - 1 extra zeros at its end, so that the last wide
-row's reads stay inside the array.
+flattened plane gets DW*(KW - 1) extra zeros at its end, so that the last
+wide row's reads stay inside the array.
 
 Notation::
 
@@ -52,8 +52,8 @@ _FAST = {"reassoc", "contract"}
 # The GEMM of im2col beats the direct loops once it has enough rows and depth
 # to reuse what it loads. Below this many multiply-adds per output pixel
 # (C*KH*KW*OC, times Wp/OW for the wide columns) the direct kernels were
-# faster on the layers measured in benchmarks/RESULTS.md ("Direct convolution
-# or im2col"); above it im2col won.
+# faster on the layers measured in benchmarks/RESULTS.md ("numba conv2d: direct
+# or im2col"); above it im2col won or tied.
 DIRECT_BELOW = 16384
 
 
@@ -122,22 +122,22 @@ def _correlate_wide(xp, w, b, Wp, DH, DW, y):
     M = OH * Wp
     T = C * KH * KW
     offs = _tap_offsets(C, plane, KH, KW, Wp, DH, DW)
-    w2 = w.reshape(O, T)
+    wflat = w.reshape(O, T)  # (O, C, KH, KW) -> (O, C*KH*KW), the order of offs
     for p in prange(N * O):
         n = p // O
         o = p % O
         src = xp[n].reshape(C * plane)
-        wo = w2[o]
+        wo = wflat[o]
         acc = numpy.full(M, b[o], dtype=y.dtype)
         t = 0
         while t + 4 <= T:
-            w0, w1, w2_, w3 = wo[t], wo[t + 1], wo[t + 2], wo[t + 3]
+            w0, w1, w2, w3 = wo[t], wo[t + 1], wo[t + 2], wo[t + 3]
             s0 = src[offs[t]:offs[t] + M]  # views; indexing them by k >= 0 vectorizes
             s1 = src[offs[t + 1]:offs[t + 1] + M]
             s2 = src[offs[t + 2]:offs[t + 2] + M]
             s3 = src[offs[t + 3]:offs[t + 3] + M]
             for k in range(M):
-                acc[k] += w0 * s0[k] + w1 * s1[k] + w2_ * s2[k] + w3 * s3[k]
+                acc[k] += w0 * s0[k] + w1 * s1[k] + w2 * s2[k] + w3 * s3[k]
             t += 4
         while t < T:
             wv = wo[t]
