@@ -22,6 +22,7 @@ from minicnn.backend import (
 )
 from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
 from minicnn.info import info
+from minicnn.malloc import retain_freed_memory
 from minicnn.random import manual_seed
 from minicnn.serialization import load, save
 from minicnn.summary import summary
@@ -34,5 +35,5 @@ __all__ = [
     "set_backend", "get_backend", "backend", "get_array_module", "BackendUnavailableError",
     "set_workspace", "get_workspace", "manual_seed", "save", "load", "info", "summary",
     "numerical_grad", "gradcheck", "GradcheckError", "functional", "nn", "optim",
-    "__version__",
+    "retain_freed_memory", "__version__",
 ]

@@ -7,7 +7,7 @@ and gives them back on free, and it returns the free top of its heap once that
 exceeds the trim threshold. The next step then faults every page in again,
 one 4 KiB page at a time, and threads that fault at once queue on the
 process's page-table lock. On the development VM that took a numba LeNet-5
-training step (batch 64) from 10.5 ms to 17.2 ms.
+training step (batch 64) from 10.5-13.6 ms to 17.2-17.7 ms (two runs).
 
 ``retain_freed_memory()`` raises both thresholds with ``mallopt``: requests up
 to 32 MiB come from the heap, and up to 1 GiB of freed heap is kept for the

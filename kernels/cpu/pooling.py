@@ -77,8 +77,9 @@ def _avg_pool_fwd(x, KH, KW, SH, SW, PH, PW, divisor, y):
                 w_lo, w_hi = max(w0, 0), min(w0 + KW, W)
                 s = 0.0
                 for h in range(h_lo, h_hi):
-                    for w in range(w_lo, w_hi):
-                        s += x[p, h, w]
+                    row = x[p, h, w_lo:w_hi]  # indexing a view from 0 skips the
+                    for k in range(w_hi - w_lo):  # negative-index checks
+                        s += row[k]
                 y[p, oh, ow] = s / divisor[oh, ow]
 
 
@@ -100,8 +101,9 @@ def _avg_pool_bwd(gy, KH, KW, SH, SW, PH, PW, divisor, gx):
                 w_lo, w_hi = max(w0, 0), min(w0 + KW, W)
                 g = gy[p, oh, ow] / divisor[oh, ow]
                 for h in range(h_lo, h_hi):
-                    for w in range(w_lo, w_hi):
-                        gx[p, h, w] += g
+                    row = gx[p, h, w_lo:w_hi]  # a view, indexed from 0 (see forward)
+                    for k in range(w_hi - w_lo):
+                        row[k] += g
 
 
 @register_kernel("numba", "max_pool2d_forward")
