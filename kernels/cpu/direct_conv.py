@@ -36,8 +36,9 @@ Notation::
               (substitute i' = KH-1-i: gy row h + i'*D - Q of the padded gy)
 
 The kernels use ``fastmath={'reassoc', 'contract'}`` so LLVM may reorder the
-sums into vector lanes and fuse multiply-adds; NaNs and infinities keep their
-IEEE meaning.
+sums into vector lanes and fuse multiply-adds. No flag lets it assume there
+are no NaNs or infinities, so a NaN in the input still reaches every output
+that reads it.
 """
 import numpy
 from numba import njit, prange

@@ -188,3 +188,20 @@ def test_conv_algorithm_rejects_unknown_names_and_restores_on_error():
             assert conv._algorithm["name"] == "im2col"
             raise RuntimeError
     assert conv._algorithm["name"] == "auto"
+
+
+def test_direct_conv2d_propagates_nan_to_the_outputs_that_read_it():
+    # fastmath here is reassoc + contract only: NaN must not be optimised away
+    x = numpy.zeros((1, 2, 8, 8), dtype=numpy.float32)
+    x[0, 1, 4, 4] = numpy.nan
+    Wt = numpy.ones((3, 2, 3, 3), dtype=numpy.float32)
+    with conv.conv_algorithm("direct"):
+        y = conv.conv2d_forward(x, Wt, None, 1, 1, 1, 1, 1, 1, 1)
+        gx, gW, _ = conv.conv2d_backward(numpy.ones_like(y), x, Wt, 1, 1, 1, 1, 1, 1, 1,
+                                         True, True, False)
+    want = numpy.zeros((8, 8), dtype=bool)
+    want[3:6, 3:6] = True  # the 3x3 outputs whose window holds (4, 4)
+    for o in range(3):
+        numpy.testing.assert_array_equal(numpy.isnan(y[0, o]), want)
+    assert numpy.isnan(gW[:, 1]).any() and not numpy.isnan(gW[:, 0]).any()
+    assert not numpy.isnan(gx).any()  # gx reads gy and W only
