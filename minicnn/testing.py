@@ -17,7 +17,8 @@ import numpy
 
 from minicnn.tensor import Tensor
 
-__all__ = ["assert_torch_parity", "default_tolerance", "to_torch", "from_torch"]
+__all__ = ["assert_torch_parity", "assert_kernel_close", "default_tolerance", "KERNEL_RTOL",
+           "to_torch", "from_torch"]
 
 
 def default_tolerance(dtype) -> tuple[float, float]:
@@ -25,6 +26,21 @@ def default_tolerance(dtype) -> tuple[float, float]:
     if numpy.dtype(dtype) == numpy.float64:
         return 1e-9, 1e-12
     return 1e-4, 1e-5
+
+
+# a fast kernel against its NumPy reference (the kernels issue's bound)
+KERNEL_RTOL = {numpy.dtype(numpy.float32): 1e-5, numpy.dtype(numpy.float64): 1e-12}
+
+
+def assert_kernel_close(actual, expected, dtype) -> None:
+    """A kernel's output against its NumPy reference: same shape and dtype, and
+    agreement to KERNEL_RTOL[dtype] relative, with the absolute tolerance scaled
+    by the largest reference entry (sums of many terms cancel)."""
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
+    assert actual.dtype == expected.dtype, f"dtype {actual.dtype} != {expected.dtype}"
+    tol = KERNEL_RTOL[numpy.dtype(dtype)]
+    scale = max(1.0, float(numpy.abs(expected).max(initial=0)))
+    numpy.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
 
 
 def to_torch(array, requires_grad=False):

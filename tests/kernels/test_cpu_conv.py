@@ -13,19 +13,10 @@ from minicnn.functional.conv import (
     conv2d_forward_reference,
     im2col_array,
 )
+from minicnn.testing import assert_kernel_close
 
 pytest.importorskip("numba")
 from minicnn.kernels.cpu import conv, direct_conv, im2col  # noqa: E402  (needs numba)
-
-RTOL = {numpy.float32: 1e-5, numpy.float64: 1e-12}
-
-
-def assert_close(actual, expected, dtype):
-    """Relative agreement, scaled by the largest reference entry (sums cancel)."""
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    scale = max(1.0, float(numpy.abs(expected).max(initial=0)))
-    numpy.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
 
 
 @st.composite
@@ -54,9 +45,9 @@ def test_im2col_col2im_match_reference(g, dtype, seed):
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     geometry = (KH, KW, SH, SW, PH, PW, DH, DW)
     cols = im2col.im2col(x, *geometry)
-    assert_close(cols, im2col_array(x, *geometry), dtype)
+    assert_kernel_close(cols, im2col_array(x, *geometry), dtype)
     gcols = rng.standard_normal(cols.shape).astype(dtype)
-    assert_close(im2col.col2im(gcols, x.shape, *geometry),
+    assert_kernel_close(im2col.col2im(gcols, x.shape, *geometry),
                  col2im_array(gcols, x.shape, *geometry), dtype)
 
 
@@ -75,13 +66,13 @@ def test_conv2d_forward_backward_match_reference(algorithm, g, dtype, bias, seed
         y = conv.conv2d_forward(x, Wt, b, *geometry)
         gy = rng.standard_normal(y.shape).astype(dtype)
         got = conv.conv2d_backward(gy, x, Wt, *geometry, True, True, bias)
-    assert_close(y, conv2d_forward_reference(x, Wt, b, *geometry), dtype)
+    assert_kernel_close(y, conv2d_forward_reference(x, Wt, b, *geometry), dtype)
     want = conv2d_backward_reference(gy, x, Wt, *geometry, True, True, bias)
     for a, e in zip(got, want):
         if e is None:
             assert a is None
         else:
-            assert_close(a, e, dtype)
+            assert_kernel_close(a, e, dtype)
 
 
 @pytest.mark.parametrize("kernel_size, stride, padding", [(3, 2, 1), (1, 1, 0), (1, 2, 0)])
@@ -103,9 +94,9 @@ def test_conv2d_chunks_under_a_small_workspace(kernel_size, stride, padding, wor
         got = conv.conv2d_backward(gy, x, Wt, *geometry, True, True, True)
     finally:
         minicnn.set_workspace(old)
-    assert_close(y, want_y, numpy.float64)
+    assert_kernel_close(y, want_y, numpy.float64)
     for a, e in zip(got, want):
-        assert_close(a, e, numpy.float64)
+        assert_kernel_close(a, e, numpy.float64)
 
 
 @pytest.mark.parametrize("need", [(True, False, False), (False, True, False),
@@ -120,7 +111,7 @@ def test_conv2d_backward_skips_what_is_not_needed(need):
     for flag, a, e in zip(need, got, want):
         assert (a is None) == (not flag)
         if flag:
-            assert_close(a, e, numpy.float32)
+            assert_kernel_close(a, e, numpy.float32)
 
 
 def test_col2im_is_deterministic():
@@ -158,10 +149,10 @@ def test_direct_conv2d_matches_reference(g, dtype, seed):
         y = conv.conv2d_forward(x, Wt, b, *geometry)
         gy = rng.standard_normal(y.shape).astype(dtype)
         gx, gW, gb = conv.conv2d_backward(gy, x, Wt, *geometry, True, True, True)
-    assert_close(y, conv2d_forward_reference(x, Wt, b, *geometry), dtype)
+    assert_kernel_close(y, conv2d_forward_reference(x, Wt, b, *geometry), dtype)
     want = conv2d_backward_reference(gy, x, Wt, *geometry, True, True, True)
     for a, e in zip((gx, gW, gb), want):
-        assert_close(a, e, dtype)
+        assert_kernel_close(a, e, dtype)
 
 
 @pytest.mark.parametrize("layer, pays", [

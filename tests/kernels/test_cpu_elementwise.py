@@ -12,20 +12,14 @@ from minicnn.functional.loss import (
     softmax_cross_entropy_forward_reference,
 )
 from minicnn.optim.sgd import _sgd_step_reference
+from minicnn.testing import assert_kernel_close
 
 pytest.importorskip("numba")
 from minicnn.kernels.cpu import elementwise, loss, sgd  # noqa: E402  (needs numba)
 
-RTOL = {numpy.float32: 1e-5, numpy.float64: 1e-12}
 DTYPES = st.sampled_from([numpy.float32, numpy.float64])
 SHAPES = st.lists(st.integers(1, 5), min_size=1, max_size=4).map(tuple)
 
-
-def assert_close(actual, expected, dtype):
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    scale = max(1.0, float(numpy.abs(expected).max(initial=0)))
-    numpy.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
 
 
 @given(SHAPES, DTYPES, st.integers(0, 2**32 - 1))
@@ -36,7 +30,7 @@ def test_relu_matches_reference(shape, dtype, seed):
     y = elementwise.relu_forward(x)
     numpy.testing.assert_array_equal(y, relu_forward_reference(x))
     gy = rng.standard_normal(shape).astype(dtype)
-    assert_close(elementwise.relu_backward(gy, y), relu_backward_reference(gy, y), dtype)
+    assert_kernel_close(elementwise.relu_backward(gy, y), relu_backward_reference(gy, y), dtype)
 
 
 @given(SHAPES, DTYPES, st.sampled_from([0.0, 0.3, 0.5, 0.9]), st.integers(0, 2**32 - 1))
@@ -46,8 +40,8 @@ def test_dropout_matches_reference(shape, dtype, p, seed):
     u = rng.random(shape, dtype=dtype)
     y, mask = elementwise.dropout_forward(x, u, p)
     want_y, want_mask = dropout_forward_reference(x, u, p)
-    assert_close(mask, want_mask, dtype)
-    assert_close(y, want_y, dtype)
+    assert_kernel_close(mask, want_mask, dtype)
+    assert_kernel_close(y, want_y, dtype)
 
 
 @given(st.integers(1, 6), st.integers(1, 7), st.sampled_from([0.0, 0.1, 0.5]), DTYPES,
@@ -58,10 +52,10 @@ def test_softmax_cross_entropy_matches_reference(N, K, eps, dtype, seed):
     target = rng.integers(0, K, N).astype(numpy.int64)
     got_loss, got_probs = loss.softmax_cross_entropy_forward(logits, target, eps)
     want_loss, want_probs = softmax_cross_entropy_forward_reference(logits, target, eps)
-    assert_close(got_loss, want_loss, dtype)
-    assert_close(got_probs, want_probs, dtype)
+    assert_kernel_close(got_loss, want_loss, dtype)
+    assert_kernel_close(got_probs, want_probs, dtype)
     gloss = rng.standard_normal(N).astype(dtype)
-    assert_close(loss.softmax_cross_entropy_backward(want_probs, target, eps, gloss),
+    assert_kernel_close(loss.softmax_cross_entropy_backward(want_probs, target, eps, gloss),
                  softmax_cross_entropy_backward_reference(want_probs, target, eps, gloss), dtype)
 
 
@@ -81,6 +75,6 @@ def test_sgd_step_matches_reference_over_steps(dtype, momentum, dampening, weigh
         args = (0.1, momentum, dampening, weight_decay, nesterov, step == 0)
         assert sgd.sgd_step(param, grad, buf, *args) is None
         _sgd_step_reference(want_param, grad, want_buf, *args)
-        assert_close(param, want_param, dtype)
+        assert_kernel_close(param, want_param, dtype)
         if momentum:
-            assert_close(buf, want_buf, dtype)
+            assert_kernel_close(buf, want_buf, dtype)

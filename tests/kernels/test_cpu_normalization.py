@@ -11,19 +11,13 @@ from minicnn.functional.normalization import (
     lrn_backward_reference,
     lrn_forward_reference,
 )
+from minicnn.testing import assert_kernel_close
 
 pytest.importorskip("numba")
 from minicnn.kernels.cpu import batchnorm, lrn  # noqa: E402  (needs numba)
 
-RTOL = {numpy.float32: 1e-5, numpy.float64: 1e-12}
 DTYPES = st.sampled_from([numpy.float32, numpy.float64])
 
-
-def assert_close(actual, expected, dtype):
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    scale = max(1.0, float(numpy.abs(expected).max(initial=0)))
-    numpy.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
 
 
 @given(st.integers(1, 2), st.integers(1, 7), st.sampled_from([(3, 4), (2, 1), (5,)]),
@@ -34,10 +28,10 @@ def test_lrn_matches_reference(N, C, spatial, size, alpha, beta, k, dtype, seed)
     x = rng.standard_normal((N, C) + spatial).astype(dtype)
     y, scale = lrn.lrn_forward(x, size, alpha, beta, k)
     want_y, want_scale = lrn_forward_reference(x, size, alpha, beta, k)
-    assert_close(scale, want_scale, dtype)
-    assert_close(y, want_y, dtype)
+    assert_kernel_close(scale, want_scale, dtype)
+    assert_kernel_close(y, want_y, dtype)
     gy = rng.standard_normal(x.shape).astype(dtype)
-    assert_close(lrn.lrn_backward(gy, x, y, scale, size, alpha, beta, k),
+    assert_kernel_close(lrn.lrn_backward(gy, x, y, scale, size, alpha, beta, k),
                  lrn_backward_reference(gy, x, want_y, want_scale, size, alpha, beta, k), dtype)
 
 
@@ -53,9 +47,9 @@ def test_batch_norm_matches_reference(N, C, L, has_weight, has_bias, dtype, seed
     got = batchnorm.batch_norm_forward(x3, weight, bias, 1e-5)
     want = batch_norm_forward_reference(x3, weight, bias, 1e-5)
     for a, e in zip(got, want):
-        assert_close(a, e, dtype)
+        assert_kernel_close(a, e, dtype)
     gy3 = rng.standard_normal(x3.shape).astype(dtype)
     got = batchnorm.batch_norm_backward(gy3, x3, want[1], want[3], weight)
     want = batch_norm_backward_reference(gy3, x3, want[1], want[3], weight)
     for a, e in zip(got, want):
-        assert_close(a, e, dtype)
+        assert_kernel_close(a, e, dtype)

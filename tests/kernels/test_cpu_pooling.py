@@ -13,17 +13,10 @@ from minicnn.functional.pooling import (
     max_pool2d_forward_reference,
     pool_output_size,
 )
+from minicnn.testing import assert_kernel_close
 
 pytest.importorskip("numba")
 from minicnn.kernels.cpu import pooling  # noqa: E402  (needs numba)
-
-RTOL = {numpy.float32: 1e-5, numpy.float64: 1e-12}
-
-
-def assert_close(actual, expected, dtype):
-    assert actual.shape == expected.shape
-    scale = max(1.0, float(numpy.abs(expected).max(initial=0)))
-    numpy.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
 
 
 @st.composite
@@ -59,7 +52,7 @@ def test_max_pool_matches_reference(g, dtype, ties, seed):
     assert numpy.array_equal(argmax, want_argmax)
     assert numpy.array_equal(y, want_y)
     gy = rng.standard_normal(y.shape).astype(dtype)
-    assert_close(pooling.max_pool2d_backward(gy, argmax, x.shape),
+    assert_kernel_close(pooling.max_pool2d_backward(gy, argmax, x.shape),
                  max_pool2d_backward_reference(gy, want_argmax, x.shape), dtype)
 
 
@@ -80,7 +73,7 @@ def test_avg_pool_matches_reference(g, dtype, count_include_pad, seed):
     geometry = (KH, KW, SH, SW, PH, PW)
     y = pooling.avg_pool2d_forward(x, *geometry, OH, OW, divisor)
     assert y.dtype == dtype
-    assert_close(y, avg_pool2d_forward_reference(x, *geometry, OH, OW, divisor), dtype)
+    assert_kernel_close(y, avg_pool2d_forward_reference(x, *geometry, OH, OW, divisor), dtype)
     gy = rng.standard_normal(y.shape).astype(dtype)
-    assert_close(pooling.avg_pool2d_backward(gy, x.shape, *geometry, divisor),
+    assert_kernel_close(pooling.avg_pool2d_backward(gy, x.shape, *geometry, divisor),
                  avg_pool2d_backward_reference(gy, x.shape, *geometry, divisor), dtype)
