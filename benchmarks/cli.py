@@ -54,6 +54,7 @@ def run(args) -> dict:
     from minicnn.bench.report import SCHEMA, targets
     from minicnn.bench.scaling import QUICK_SWEEPS, SWEEPS, run_scaling
     from minicnn.bench.startup import measure_startup
+    from minicnn.malloc import retain_freed_memory
 
     default_parts = ["ops", "models", "conv-paths", "scaling"] + (
         [] if args.quick else ["memory", "startup"])
@@ -66,7 +67,6 @@ def run(args) -> dict:
            "ops": [], "models": [], "conv_paths": [], "scaling": {"points": [], "fits": []},
            "memory": [],
            "startup": None}
-    from minicnn.malloc import retain_freed_memory
     with limit_threads(args.threads):
         doc["environment"] = describe(args.threads)
         # as minicnn's training commands do; the process's allocator serves torch too

@@ -30,16 +30,10 @@ LAYERS = [
 QUICK_LAYERS = [LAYERS[0], LAYERS[1]]
 
 
-def _work(C, OC, H, K, P):
-    """(multiply-adds per output pixel, the same times Wp/OW for the wide columns)."""
-    Wp = H + 2 * P
-    return C * K * K * OC, C * K * K * OC * Wp / (Wp - (K - 1))
-
-
 def run_conv_paths(layers, rounds=5, progress=None) -> list:
     """Forward + backward time of each layer on both paths: one record per layer."""
     from minicnn.kernels.cpu import conv
-    from minicnn.kernels.cpu.direct_conv import direct_conv_pays
+    from minicnn.kernels.cpu.direct_conv import direct_conv_cost, direct_conv_pays
 
     records = []
     for network, layer, N, C, H, OC, K, P, needs_gx in layers:
@@ -58,10 +52,9 @@ def run_conv_paths(layers, rounds=5, progress=None) -> list:
 
         timings = measure_interleaved({a: (lambda a=a: step(a)) for a in ("im2col", "direct")},
                                       rounds=rounds, calls=3, warmup=1, round_seconds=0.2)
-        work, wide_work = _work(C, OC, H, K, P)
         records.append({
-            "network": network, "layer": layer, "batch": N, "work": work,
-            "wide_work": wide_work,
+            "network": network, "layer": layer, "batch": N, "work": C * K * K * OC,
+            "wide_work": direct_conv_cost(C, OC, H, K, K, P, 1),
             "im2col_median": timings["im2col"].median, "direct_median": timings["direct"].median,
             "direct_over_im2col": timings["direct"].median / timings["im2col"].median,
             "auto": "direct" if direct_conv_pays(C, OC, H, K, K, 1, 1, P, P, 1, 1, 1)

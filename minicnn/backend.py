@@ -28,13 +28,6 @@ import warnings
 
 import numpy
 
-# Numba's parallel kernels run on an OpenMP pool whose idle threads spin after
-# each loop by default, and so do OpenBLAS's after each GEMM: with both pools at
-# full size on a small machine they take the cores from each other (a LeNet
-# step ran 8x slower). Sleeping idle threads avoid that. OpenMP reads this when
-# its runtime loads, so it is set here, before numba can start its pool; a
-# policy the user chose is kept.
-
 
 def _openmp_runtimes_loaded() -> list:
     """File names of the OpenMP runtimes already mapped into this process
@@ -48,8 +41,16 @@ def _openmp_runtimes_loaded() -> list:
     return sorted(n for n in names if n.startswith(("libgomp", "libiomp", "libomp")))
 
 
+# Numba's parallel kernels run on an OpenMP pool whose idle threads spin after
+# each loop by default, and so do OpenBLAS's after each GEMM: with both pools at
+# full size on a small machine they take the cores from each other (a LeNet
+# step ran 8x slower). Sleeping idle threads avoid that. OpenMP reads this when
+# its runtime loads, so it is set here, before numba can start its pool; a
+# policy the user chose is kept.
+#
 # A runtime loaded before us (torch brings its own libgomp, and numba's pool then
-# binds to it) has already read its policy: too late for the default below.
+# binds to it) has already read its policy: too late for this default, so
+# _load_kernels warns.
 _OPENMP_BEFORE_US = [] if "OMP_WAIT_POLICY" in os.environ else _openmp_runtimes_loaded()
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -13,6 +13,10 @@ always fresh arrays. A buffer is kept only while it is no larger than both
 ``KEEP_BELOW`` and the workspace limit (``minicnn.set_workspace``): a large
 layer's arithmetic dwarfs its page faults, and lowering the workspace frees
 what was kept above it. ``release()`` drops this thread's buffers.
+
+``minicnn.retain_freed_memory()`` solves the same problem for every array of
+a step, but it changes the whole process's allocator and is opt-in; these
+buffers keep the convolution's own temporaries fast without it.
 """
 import threading
 

@@ -45,7 +45,7 @@ from numba import njit, prange
 
 from ._threads import use_threads_for
 
-__all__ = ["direct_conv_applies", "direct_conv_pays", "direct_conv2d_forward",
+__all__ = ["direct_conv_applies", "direct_conv_cost", "direct_conv_pays", "direct_conv2d_forward",
            "direct_conv2d_backward", "DIRECT_BELOW"]
 
 _FAST = {"reassoc", "contract"}
@@ -66,17 +66,19 @@ def direct_conv_applies(KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
     return 0 <= PH <= DH * (KH - 1) and 0 <= PW <= DW * (KW - 1)
 
 
-def direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
-    """True when the direct kernels apply to this layer and beat im2col + GEMM.
+def direct_conv_cost(C, OC, W, KH, KW, PW, DW) -> float:
+    """The direct kernels' work per output pixel: the multiply-adds C*KH*KW*OC,
+    scaled by Wp/OW for the wide columns computed and thrown away."""
+    Wp = W + 2 * PW
+    return C * KH * KW * OC * Wp / (Wp - DW * (KW - 1))
 
-    The measure is the multiply-adds per output pixel, C*KH*KW*OC, scaled by
-    the share of wide columns computed and thrown away, Wp/OW.
-    """
+
+def direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
+    """True when the direct kernels apply to this layer and beat im2col + GEMM:
+    their cost (``direct_conv_cost``) is below DIRECT_BELOW."""
     if not direct_conv_applies(KH, KW, SH, SW, PH, PW, DH, DW, groups):
         return False
-    Wp = W + 2 * PW
-    OW = Wp - DW * (KW - 1)
-    return C * KH * KW * OC * Wp < DIRECT_BELOW * OW
+    return direct_conv_cost(C, OC, W, KH, KW, PW, DW) < DIRECT_BELOW
 
 
 @njit(cache=True, parallel=True)
