@@ -15,6 +15,8 @@ LAYOUT = {
     "minicnn.optim": "minicnn/optim",
     "minicnn.data": "minicnn/data",
     "minicnn.train": "minicnn/train",
+    "minicnn.tools": "minicnn/tools",
+    "minicnn.runtime": "minicnn/runtime",
     "minicnn.kernels": "kernels",
     "minicnn.zoo": "zoo",
     "minicnn.bench": "benchmarks",
@@ -56,5 +58,5 @@ setup(
             "ruff>=0.4",
         ],
     },
-    entry_points={"console_scripts": ["minicnn=minicnn.cli:main"]},
+    entry_points={"console_scripts": ["minicnn=minicnn.tools.cli:main"]},
 )

@@ -54,7 +54,7 @@ def run(args) -> dict:
     from minicnn.bench.report import SCHEMA, targets
     from minicnn.bench.scaling import QUICK_SWEEPS, SWEEPS, run_scaling
     from minicnn.bench.startup import measure_startup
-    from minicnn.malloc import retain_freed_memory
+    from minicnn.runtime.malloc import retain_freed_memory
 
     default_parts = ["ops", "models", "conv-paths", "scaling"] + (
         [] if args.quick else ["memory", "startup"])
@@ -116,7 +116,7 @@ def _print_report(doc):
     print(f"- BLAS: {blas}; env {env['blas_env'] or '{}'}")
     print(f"- numpy {env['numpy']}, numba {env['numba']}, torch {env['torch']}, "
           f"cupy {env['cupy']}")
-    print(f"- glibc keeps freed memory (minicnn.malloc): "
+    print(f"- glibc keeps freed memory (minicnn.runtime.malloc): "
           f"{'yes' if env.get('malloc_retains_freed_memory') else 'no'}")
     print(f"- measured sgemm peak: {doc['sgemm_peak_gflops']:.1f} GFLOP/s\n")
     if doc["ops"]:

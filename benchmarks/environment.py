@@ -107,7 +107,7 @@ def limit_threads(n: int | None):
     if n is None:
         yield
         return
-    from minicnn.threads import limit_threads as limit_minicnn_threads
+    from minicnn.runtime.threads import limit_threads as limit_minicnn_threads
     with limit_minicnn_threads(n):
         try:
             import torch

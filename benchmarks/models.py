@@ -58,7 +58,7 @@ def _minicnn_steps(model, x, y, backend_name):
     xt = minicnn.Tensor(x)
 
     def train_step():
-        with minicnn.backend(backend_name):
+        with minicnn.use_backend(backend_name):
             model.train()
             loss = F.cross_entropy(model(xt), y)
             opt.zero_grad()
@@ -66,7 +66,7 @@ def _minicnn_steps(model, x, y, backend_name):
             opt.step()
 
     def infer():
-        with minicnn.backend(backend_name), minicnn.no_grad():
+        with minicnn.use_backend(backend_name), minicnn.no_grad():
             model.eval()
             model(xt)
 

@@ -47,7 +47,7 @@ def _minicnn_runner(case, floats, ints, backend_name):
     extra = [xp.asarray(a) for a in ints]
 
     def forward():
-        with minicnn.backend(backend_name):
+        with minicnn.use_backend(backend_name):
             tensors = [minicnn.Tensor(a, requires_grad=True) for a in arrays]
             return case.ours(F, *tensors, *extra)
 
@@ -58,7 +58,7 @@ def _minicnn_runner(case, floats, ints, backend_name):
 
     def backward(state):
         y, g = state
-        with minicnn.backend(backend_name):
+        with minicnn.use_backend(backend_name):
             y.backward(g)
 
     return forward, prepared, backward, clock

@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 import os
 
-from minicnn import fileio
 from minicnn.bench.cases import RESNET50_TARGETS
-from minicnn.fileio import save_figure
+from minicnn.runtime import fileio
+from minicnn.runtime.fileio import save_figure
 
 __all__ = ["SCHEMA", "markdown_ops", "markdown_models", "markdown_targets", "targets",
            "validate", "write_json", "plot_all"]

@@ -9,30 +9,34 @@
     loss.backward()                          # fills p.grad for every parameter
     optimizer.step()
 """
-from minicnn import functional, nn, optim
-from minicnn.autograd import enable_grad, is_grad_enabled, no_grad
+from minicnn import (
+    functional,
+    nn,
+    ops,  # noqa: F401  (attaches Tensor's operators: import it first)
+    optim,
+)
+from minicnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
 from minicnn.backend import (
     BackendUnavailableError,
-    backend,
     get_array_module,
     get_backend,
     get_workspace,
     set_backend,
     set_workspace,
+    use_backend,
 )
 from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
-from minicnn.info import info
-from minicnn.malloc import retain_freed_memory
-from minicnn.random import manual_seed
+from minicnn.rng import manual_seed
+from minicnn.runtime.malloc import retain_freed_memory
 from minicnn.serialization import load, save
-from minicnn.summary import summary
-from minicnn.tensor import Tensor
+from minicnn.tools.info import info
+from minicnn.tools.summary import summary
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "no_grad", "enable_grad", "is_grad_enabled",
-    "set_backend", "get_backend", "backend", "get_array_module", "BackendUnavailableError",
+    "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled",
+    "set_backend", "get_backend", "use_backend", "get_array_module", "BackendUnavailableError",
     "set_workspace", "get_workspace", "manual_seed", "save", "load", "info", "summary",
     "numerical_grad", "gradcheck", "GradcheckError", "functional", "nn", "optim",
     "retain_freed_memory", "__version__",

@@ -1,6 +1,6 @@
-"""``python -m minicnn ...``: the command line (see minicnn.cli)."""
+"""``python -m minicnn ...``: the command line (see minicnn.tools.cli)."""
 import sys
 
-from minicnn.cli import main
+from minicnn.tools.cli import main
 
 sys.exit(main())

@@ -55,7 +55,7 @@ _OPENMP_BEFORE_US = [] if "OMP_WAIT_POLICY" in os.environ else _openmp_runtimes_
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = [
-    "get_array_module", "is_cupy_array", "set_backend", "get_backend", "backend",
+    "get_array_module", "is_cupy_array", "set_backend", "get_backend", "use_backend",
     "register_kernel", "kernel", "BACKENDS", "BackendUnavailableError",
     "set_workspace", "get_workspace", "check_backend", "cupy_module",
 ]
@@ -210,8 +210,8 @@ def get_backend() -> str:
 
 
 @contextlib.contextmanager
-def backend(name: str):
-    """``with minicnn.backend('numpy'): ...`` runs the block on one backend."""
+def use_backend(name: str):
+    """``with minicnn.use_backend('numpy'): ...`` runs the block on one backend."""
     previous = _state["name"]
     set_backend(name)
     try:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import numpy
 
-from minicnn.autograd import no_grad
+from minicnn.autograd import Tensor, no_grad
 from minicnn.backend import get_array_module
-from minicnn.tensor import Tensor
 
 __all__ = ["numerical_grad", "gradcheck", "GradcheckError", "relative_error"]
 

@@ -10,14 +10,13 @@ import builtins
 
 import numpy
 
-from minicnn.autograd import Function
-from minicnn.backend import get_array_module
-from minicnn.tensor import Tensor, as_tensor
+from minicnn.autograd import Function, Tensor, as_tensor
+from minicnn.backend import check_backend, cupy_module, get_array_module
 
 __all__ = [
     "sum_to", "add", "sub", "mul", "div", "pow", "neg", "matmul", "exp", "log",
     "sqrt", "abs", "clip", "sum", "mean", "max", "reshape", "transpose", "permute",
-    "getitem", "broadcast_to", "cast", "to_device", "argmax",
+    "getitem", "broadcast_to", "cast", "to_device", "to", "argmax",
     "eq", "ne", "lt", "le", "gt", "ge",
 ]
 
@@ -446,7 +445,6 @@ class ToDevice(Function):
 
 
 def _move(array, device):
-    from minicnn.backend import check_backend, cupy_module
     if device == "cpu":
         return array.get() if hasattr(array, "get") else array
     check_backend("cuda")
@@ -524,6 +522,15 @@ def to_device(x, device):
     return ToDevice(device)(x)
 
 
+def to(x, target):
+    """``x.to(dtype)`` casts (with gradient); ``x.to('cpu'|'cuda')`` moves the data."""
+    if isinstance(target, str) and target in ("cpu", "cuda"):
+        if target == x.device:
+            return x
+        return to_device(x, target)
+    return cast(x, target)
+
+
 # ------------------------------------------------------- comparisons (no grad)
 def _compare(name, a, b):
     a, b = _binary(a, b)
@@ -554,3 +561,47 @@ def gt(a, b):
 
 def ge(a, b):
     return _compare("greater_equal", a, b)
+
+
+# --------------------------------------------------- Tensor's operators
+def _install_operators() -> None:
+    """The operator overloads and tensor methods, in one explicit list (DeZero's
+    setup_variable): Tensor is defined in minicnn.autograd, its maths here."""
+    Tensor.__add__ = add
+    Tensor.__radd__ = lambda self, other: add(other, self)
+    Tensor.__sub__ = sub
+    Tensor.__rsub__ = lambda self, other: sub(other, self)
+    Tensor.__mul__ = mul
+    Tensor.__rmul__ = lambda self, other: mul(other, self)
+    Tensor.__truediv__ = div
+    Tensor.__rtruediv__ = lambda self, other: div(other, self)
+    Tensor.__matmul__ = matmul
+    Tensor.__rmatmul__ = lambda self, other: matmul(other, self)
+    Tensor.__pow__ = pow
+    Tensor.__rpow__ = lambda self, other: pow(other, self)
+    Tensor.__neg__ = neg
+    Tensor.__getitem__ = getitem
+    Tensor.__eq__ = eq
+    Tensor.__ne__ = ne
+    Tensor.__lt__ = lt
+    Tensor.__le__ = le
+    Tensor.__gt__ = gt
+    Tensor.__ge__ = ge
+    Tensor.reshape = reshape
+    Tensor.view = reshape
+    Tensor.transpose = transpose
+    Tensor.permute = permute
+    Tensor.sum = sum
+    Tensor.mean = mean
+    Tensor.max = max
+    Tensor.exp = exp
+    Tensor.log = log
+    Tensor.sqrt = sqrt
+    Tensor.abs = abs
+    Tensor.clip = clip
+    Tensor.clamp = clip
+    Tensor.argmax = argmax
+    Tensor.to = to
+
+
+_install_operators()

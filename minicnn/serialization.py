@@ -35,9 +35,9 @@ import zlib
 
 import numpy
 
+from minicnn.autograd import Tensor
 from minicnn.backend import is_cupy_array
-from minicnn.fileio import atomic_write
-from minicnn.tensor import Tensor
+from minicnn.runtime.fileio import atomic_write
 
 __all__ = ["save", "load"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy
 
-from minicnn.tensor import Tensor
+from minicnn.autograd import Tensor
 
 __all__ = ["assert_torch_parity", "assert_kernel_close", "default_tolerance", "KERNEL_RTOL",
            "to_torch", "from_torch"]

@@ -93,7 +93,7 @@ KERNEL_BACKENDS = _kernel_backends()
 
 @pytest.fixture(params=KERNEL_BACKENDS)
 def kernel_backend(request):
-    """Run the test once per kernel backend, inside ``with minicnn.backend(name):``.
+    """Run the test once per kernel backend, inside ``with minicnn.use_backend(name):``.
 
     Yields the backend name. Ops then dispatch their hot loops (im2col, pooling,
     batch_norm, ...) to that backend's kernels, so one test checks every backend
@@ -103,7 +103,7 @@ def kernel_backend(request):
     one backend for all examples is intended, and a fixture named in the test's
     signature would trip hypothesis' function_scoped_fixture health check.
     """
-    with minicnn.backend(request.param):
+    with minicnn.use_backend(request.param):
         yield request.param
 
 
@@ -111,7 +111,7 @@ def kernel_backend(request):
 def reference_backend():
     """Pin the test to the NumPy references, for tests about the references
     themselves (spies on the reference kernels, counts of their calls)."""
-    with minicnn.backend("numpy"):
+    with minicnn.use_backend("numpy"):
         yield "numpy"
 
 

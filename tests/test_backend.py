@@ -47,7 +47,7 @@ def test_cuda_with_a_broken_driver_is_one_clear_line(monkeypatch):
 
 def test_backend_context_manager_restores():
     before = minicnn.get_backend()
-    with minicnn.backend("numpy"):
+    with minicnn.use_backend("numpy"):
         assert minicnn.get_backend() == "numpy"
     assert minicnn.get_backend() == before
 
@@ -59,11 +59,11 @@ def test_kernel_dispatch_prefers_a_registered_kernel():
     def fast(x):
         return "fast"
 
-    with minicnn.backend("numpy"):
+    with minicnn.use_backend("numpy"):
         assert backend.kernel("test_only_op", reference)(1) == "reference"
     backend.register_kernel("numpy", "test_only_op")(fast)
     try:
-        with minicnn.backend("numpy"):
+        with minicnn.use_backend("numpy"):
             assert backend.kernel("test_only_op", reference)(1) == "fast"
     finally:
         del backend._kernels[("numpy", "test_only_op")]

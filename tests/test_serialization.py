@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minicnn import serialization
+from minicnn.autograd import Tensor
 from minicnn.serialization import load, save
-from minicnn.tensor import Tensor
 
 DTYPES = [numpy.float16, numpy.float32, numpy.float64, numpy.int8, numpy.int32,
           numpy.int64, numpy.uint8, numpy.bool_, numpy.complex128]

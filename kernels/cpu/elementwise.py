@@ -3,7 +3,7 @@
     relu:     y = max(x, 0)                  gx = gy * [y > 0]
     dropout:  mask = [u >= p] / (1 - p)      y = x * mask
 
-The uniform draws ``u`` come from the op (``minicnn.random``), so every backend
+The uniform draws ``u`` come from the op (``minicnn.rng``), so every backend
 drops the same units. NaN passes through ReLU as NaN, as in torch and
 numpy.maximum.
 """

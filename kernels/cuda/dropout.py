@@ -1,6 +1,6 @@
 """Dropout on the GPU (elementwise.cu and its Numba twin): one thread per element.
 
-The uniform numbers ``u`` are drawn by the op from ``minicnn.random``, so the
+The uniform numbers ``u`` are drawn by the op from ``minicnn.rng``, so the
 kernel only turns them into the mask: every backend drops the same units.
 """
 from __future__ import annotations

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from minicnn.fileio import atomic_write
+from minicnn.runtime.fileio import atomic_write
 
 __all__ = [
     "DatasetArrays", "DatasetError", "DataNotFoundError", "RestrictedUnpickler",

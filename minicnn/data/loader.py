@@ -179,7 +179,7 @@ class DataLoader:
         return math.ceil(n / self.batch_size)
 
     def __iter__(self):
-        from minicnn.tensor import Tensor
+        from minicnn.autograd import Tensor
 
         rng = self.generator()
         n = len(self.dataset)

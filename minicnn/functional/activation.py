@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import numbers
 
-from minicnn.autograd import Function
+from minicnn.autograd import Function, as_tensor
 from minicnn.backend import get_array_module, kernel
-from minicnn.tensor import as_tensor
 
 __all__ = [
     "relu", "leaky_relu", "tanh", "sigmoid", "softmax", "log_softmax",
-    "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
+    "ReLUFunction", "LeakyReLUFunction", "TanhFunction", "SigmoidFunction",
+    "SoftmaxFunction", "LogSoftmaxFunction",
     "relu_forward_reference", "relu_backward_reference",
 ]
 
@@ -71,7 +71,7 @@ def relu_backward_reference(gy, y):
     return (gy * (y > 0)).astype(gy.dtype, copy=False)
 
 
-class ReLU(Function):
+class ReLUFunction(Function):
     def forward(self, x):
         self.y = kernel("relu_forward", relu_forward_reference, like=x)(x)
         return self.y
@@ -84,11 +84,11 @@ class ReLU(Function):
 
 def relu(x):
     """max(x, 0) elementwise. x: any shape -> y: the same shape."""
-    return ReLU()(_check_float("relu", x))
+    return ReLUFunction()(_check_float("relu", x))
 
 
 # ------------------------------------------------------------------ LeakyReLU
-class LeakyReLU(Function):
+class LeakyReLUFunction(Function):
     def __init__(self, negative_slope):
         self.negative_slope = negative_slope
 
@@ -111,11 +111,11 @@ def leaky_relu(x, negative_slope=0.01):
     if not isinstance(negative_slope, numbers.Real) or isinstance(negative_slope, bool):
         raise TypeError(f"leaky_relu: negative_slope must be a number, got "
                         f"{negative_slope!r}")
-    return LeakyReLU(float(negative_slope))(x)
+    return LeakyReLUFunction(float(negative_slope))(x)
 
 
 # ----------------------------------------------------------------------- Tanh
-class Tanh(Function):
+class TanhFunction(Function):
     def forward(self, x):
         self.y = get_array_module(x).tanh(x)
         return self.y
@@ -126,11 +126,11 @@ class Tanh(Function):
 
 def tanh(x):
     """Hyperbolic tangent elementwise. x: any shape -> the same shape."""
-    return Tanh()(_check_float("tanh", x))
+    return TanhFunction()(_check_float("tanh", x))
 
 
 # -------------------------------------------------------------------- Sigmoid
-class Sigmoid(Function):
+class SigmoidFunction(Function):
     def forward(self, x):
         # 1 / (1 + e^-x) overflows e^-x for very negative x; with e = e^-|x| <= 1
         # both branches stay finite:  x >= 0: 1 / (1 + e);  x < 0: e / (1 + e).
@@ -145,11 +145,11 @@ class Sigmoid(Function):
 
 def sigmoid(x):
     """The logistic function 1 / (1 + e^-x), computed without overflow."""
-    return Sigmoid()(_check_float("sigmoid", x))
+    return SigmoidFunction()(_check_float("sigmoid", x))
 
 
 # -------------------------------------------------------------------- Softmax
-class Softmax(Function):
+class SoftmaxFunction(Function):
     def __init__(self, dim):
         self.dim = dim
 
@@ -175,10 +175,10 @@ def softmax(x, dim=None):
     0-D, 1-D and 3-D input); pass ``dim`` explicitly.
     """
     x = _check_float("softmax", x)
-    return Softmax(_softmax_dim("softmax", x, dim))(x)
+    return SoftmaxFunction(_softmax_dim("softmax", x, dim))(x)
 
 
-class LogSoftmax(Function):
+class LogSoftmaxFunction(Function):
     def __init__(self, dim):
         self.dim = dim
 
@@ -202,4 +202,4 @@ def log_softmax(x, dim=None):
     would be -inf. x: any shape -> the same shape.
     """
     x = _check_float("log_softmax", x)
-    return LogSoftmax(_softmax_dim("log_softmax", x, dim))(x)
+    return LogSoftmaxFunction(_softmax_dim("log_softmax", x, dim))(x)

@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import numbers
 
-from minicnn.autograd import Function
+from minicnn.autograd import Function, as_tensor
 from minicnn.backend import get_array_module, get_workspace, kernel
-from minicnn.tensor import as_tensor
 
 __all__ = [
-    "im2col", "col2im", "conv2d", "Im2col", "Col2im", "Conv2d",
+    "im2col", "col2im", "conv2d", "Im2col", "Col2im", "Conv2dFunction",
     "im2col_array", "col2im_array", "conv2d_forward_reference",
     "conv2d_backward_reference", "conv_output_size",
 ]
@@ -395,7 +394,7 @@ def conv2d_backward_reference(gy, x, W, SH, SW, PH, PW, DH, DW, groups,
     return gx, gW, gb
 
 
-class Conv2d(Function):
+class Conv2dFunction(Function):
     """2-D convolution (cross-correlation, as in every DL framework).
 
     ``extra`` = (rows, columns) of additional zero padding at the bottom/right:
@@ -517,7 +516,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (PH, PW), extra = _conv_padding(padding, KH, KW, SH, SW, DH, DW)
     # the extra bottom/right row of 'same' padding counts as input here
     _check_fits("conv2d", (H + extra[0], W + extra[1]), KH, KW, PH, PW, DH, DW)
-    fn = Conv2d((SH, SW), (PH, PW), (DH, DW), groups, extra)
+    fn = Conv2dFunction((SH, SW), (PH, PW), (DH, DW), groups, extra)
     if bias is None:
         return fn(x, weight)
     return fn(x, weight, bias)

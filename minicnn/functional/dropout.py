@@ -9,7 +9,7 @@ probability 1 - p and the kept ones are scaled by 1 / (1 - p),
 so that E[y] = x and evaluation needs no rescaling: ``training=False``
 returns x unchanged. The backward is gx = gy * mask.
 
-The uniform numbers u come from ``minicnn.random.get_rng()`` on the host and
+The uniform numbers u come from ``minicnn.rng.get_rng()`` on the host and
 are copied to x's backend, so ``minicnn.manual_seed(n)`` gives the same mask
 on NumPy, Numba and CUDA. The masking loop goes through
 ``minicnn.backend.kernel('dropout_forward', ...)``; ``dropout_forward_reference``
@@ -21,12 +21,11 @@ import numbers
 
 import numpy
 
-from minicnn.autograd import Function
+from minicnn.autograd import Function, as_tensor
 from minicnn.backend import get_array_module, kernel
-from minicnn.random import get_rng
-from minicnn.tensor import as_tensor
+from minicnn.rng import get_rng
 
-__all__ = ["dropout", "Dropout", "dropout_forward_reference"]
+__all__ = ["dropout", "DropoutFunction", "dropout_forward_reference"]
 
 
 def dropout_forward_reference(x, u, p):
@@ -39,7 +38,7 @@ def dropout_forward_reference(x, u, p):
     return x * mask, mask
 
 
-class Dropout(Function):
+class DropoutFunction(Function):
     def __init__(self, p):
         self.p = p
 
@@ -84,4 +83,4 @@ def dropout(x, p=0.5, training=True):
                         f"(shape {x.shape})")
     if not training:
         return x
-    return Dropout(float(p))(x)
+    return DropoutFunction(float(p))(x)

@@ -15,13 +15,12 @@ strided copy of the whole matrix (150 MB for AlexNet's fc6).
 """
 from __future__ import annotations
 
-from minicnn.autograd import Function
-from minicnn.tensor import as_tensor
+from minicnn.autograd import Function, as_tensor
 
-__all__ = ["linear", "Linear"]
+__all__ = ["linear", "LinearFunction"]
 
 
-class Linear(Function):
+class LinearFunction(Function):
     def forward(self, x, W, b=None):
         self.x, self.W = x, W
         y = x @ W.T                                  # (..., in) @ (in, out) -> (..., out)
@@ -68,9 +67,9 @@ def linear(x, weight, bias=None):
         raise ValueError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but "
                          f"weight expects {in_features} (weight shape {weight.shape})")
     if bias is None:
-        return Linear()(x, weight)
+        return LinearFunction()(x, weight)
     bias = as_tensor(bias, like=x)
     if bias.shape != (out_features,):
         raise ValueError(f"linear: bias must have shape ({out_features},) to match "
                          f"weight shape {weight.shape}, got {bias.shape}")
-    return Linear()(x, weight, bias)
+    return LinearFunction()(x, weight, bias)

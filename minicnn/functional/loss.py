@@ -27,9 +27,8 @@ import numbers
 import numpy
 
 from minicnn import ops
-from minicnn.autograd import Function
+from minicnn.autograd import Function, Tensor, as_tensor
 from minicnn.backend import get_array_module, kernel
-from minicnn.tensor import Tensor, as_tensor
 
 __all__ = [
     "cross_entropy", "nll_loss", "mse_loss", "SoftmaxCrossEntropy",

@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import numbers
 
-from minicnn.autograd import Function
+from minicnn.autograd import Function, Tensor, as_tensor
 from minicnn.backend import get_array_module, kernel
-from minicnn.tensor import Tensor, as_tensor
 
 __all__ = [
     "batch_norm", "local_response_norm", "alexnet_lrn_args",
-    "BatchNorm", "BatchNormEval", "LocalResponseNorm",
+    "BatchNorm", "BatchNormEval", "LocalResponseNormFunction",
     "batch_norm_forward_reference", "batch_norm_backward_reference",
     "lrn_forward_reference", "lrn_backward_reference",
 ]
@@ -299,7 +298,7 @@ def lrn_backward_reference(gy, x, y, scale, size, alpha, beta, k):
     return gy * scale ** -beta - (2 * alpha * beta / size) * x * mirrored
 
 
-class LocalResponseNorm(Function):
+class LocalResponseNormFunction(Function):
     def __init__(self, size, alpha, beta, k):
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
 
@@ -342,7 +341,7 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=1.0):
     for name, v in (("alpha", alpha), ("beta", beta), ("k", k)):
         if not _is_number(v):
             raise TypeError(f"local_response_norm: {name} must be a number, got {v!r}")
-    return LocalResponseNorm(int(size), float(alpha), float(beta), float(k))(x)
+    return LocalResponseNormFunction(int(size), float(alpha), float(beta), float(k))(x)
 
 
 def alexnet_lrn_args(n=5, k=2.0, alpha=1e-4, beta=0.75):

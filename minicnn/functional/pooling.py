@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import numbers
 
-from minicnn.autograd import Function
+from minicnn.autograd import Function, as_tensor
 from minicnn.backend import get_array_module, kernel
 from minicnn.functional.conv import _check_image, _contiguous, _pair, _positive_pair
-from minicnn.tensor import as_tensor
 
 __all__ = [
     "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
-    "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+    "MaxPool2dFunction", "AvgPool2dFunction", "AdaptiveAvgPool2dFunction", "AdaptiveMaxPool2dFunction",
     "max_pool2d_forward_reference", "max_pool2d_backward_reference",
     "avg_pool2d_forward_reference", "avg_pool2d_backward_reference",
     "pool_output_size", "avg_pool2d_divisor",
@@ -170,7 +169,7 @@ def max_pool2d_backward_reference(gy, argmax, x_shape):
     return gx.astype(gy.dtype, copy=False).reshape(N, C, H, W)  # (N*C*H*W,) -> x_shape
 
 
-class MaxPool2d(Function):
+class MaxPool2dFunction(Function):
     """Max pooling; saves only the argmax of every window for backward."""
 
     def __init__(self, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW):
@@ -214,7 +213,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
     OW = pool_output_size(x.shape[3], KW, SW, PW, DW, ceil_mode)
     _check_output("max_pool2d", x, OH, OW)
     _check_dilated_windows("max_pool2d", x, (KH, KW), (SH, SW), (PH, PW), (DH, DW), (OH, OW))
-    return MaxPool2d(KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)(x)
+    return MaxPool2dFunction(KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)(x)
 
 
 # --------------------------------------------------------- avg pool reference
@@ -281,7 +280,7 @@ def avg_pool2d_backward_reference(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
     return xp.ascontiguousarray(img[:, :, PH:PH + H, PW:PW + W])
 
 
-class AvgPool2d(Function):
+class AvgPool2dFunction(Function):
     """Average pooling with PyTorch's per-window divisor."""
 
     def __init__(self, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
@@ -329,7 +328,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     _check_output("avg_pool2d", x, OH, OW)
     divisor = avg_pool2d_divisor(H, W, KH, KW, SH, SW, PH, PW, OH, OW, count_include_pad,
                                  divisor_override, get_array_module(x.data))
-    return AvgPool2d(KH, KW, SH, SW, PH, PW, OH, OW, divisor)(x)
+    return AvgPool2dFunction(KH, KW, SH, SW, PH, PW, OH, OW, divisor)(x)
 
 
 # ------------------------------------------------------------ adaptive pooling
@@ -358,7 +357,7 @@ def _averaging_matrix(size, out, dtype, xp):
     return A
 
 
-class AdaptiveAvgPool2d(Function):
+class AdaptiveAvgPool2dFunction(Function):
     """Adaptive average pooling as two small matrix products.
 
     A window is a rectangle (a row range times a column range), so its mean
@@ -399,10 +398,10 @@ def adaptive_avg_pool2d(x, output_size):
     x = as_tensor(x)
     _check_image("adaptive_avg_pool2d", x)
     OH, OW = _adaptive_output_size("adaptive_avg_pool2d", x, output_size)
-    return AdaptiveAvgPool2d(OH, OW)(x)
+    return AdaptiveAvgPool2dFunction(OH, OW)(x)
 
 
-class AdaptiveMaxPool2d(Function):
+class AdaptiveMaxPool2dFunction(Function):
     """Adaptive max pooling; windows differ in size, so it loops over the OH*OW
     outputs (few: adaptive pooling shrinks to a small grid) and saves the argmax."""
 
@@ -445,5 +444,5 @@ def adaptive_max_pool2d(x, output_size):
     x = as_tensor(x)
     _check_image("adaptive_max_pool2d", x)
     OH, OW = _adaptive_output_size("adaptive_max_pool2d", x, output_size)
-    return AdaptiveMaxPool2d(OH, OW)(x)
+    return AdaptiveMaxPool2dFunction(OH, OW)(x)
 

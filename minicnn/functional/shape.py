@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numbers
 
-from minicnn.autograd import Function
+from minicnn.autograd import Function, as_tensor
 from minicnn.backend import get_array_module
-from minicnn.tensor import as_tensor
 
 __all__ = ["flatten", "cat", "pad", "Cat", "Pad"]
 

@@ -5,7 +5,7 @@ import numbers
 
 import numpy
 
-from minicnn.tensor import Tensor
+from minicnn.autograd import Tensor
 
 __all__ = ["pair", "check_int", "check_float", "check_bool", "as_input", "check_input",
            "check_dtype", "resolve_dtype"]

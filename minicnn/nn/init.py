@@ -2,7 +2,7 @@
 
 Every function fills a Tensor (or Parameter, or raw array) IN PLACE, keeps its
 dtype and device, and returns it. Random numbers come from minicnn's one
-generator (``minicnn.random.get_rng()``), drawn in float64 on the host and then
+generator (``minicnn.rng.get_rng()``), drawn in float64 on the host and then
 cast, so ``minicnn.manual_seed(n)`` makes initialisation reproducible and the
 same seed gives the same weights in float32 and float64, on CPU and GPU.
 
@@ -27,9 +27,9 @@ import numbers
 
 import numpy
 
+from minicnn.autograd import Tensor
 from minicnn.backend import cupy_module, is_cupy_array
-from minicnn.random import get_rng
-from minicnn.tensor import Tensor
+from minicnn.rng import get_rng
 
 __all__ = [
     "calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_",

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy
 
 import minicnn.functional as F
+from minicnn.autograd import Tensor
 from minicnn.nn import _utils as U
 from minicnn.nn.module import Module
-from minicnn.tensor import Tensor
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss"]
 

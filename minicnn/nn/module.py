@@ -21,8 +21,8 @@ from collections import OrderedDict, namedtuple
 
 import numpy
 
+from minicnn.autograd import Tensor
 from minicnn.backend import check_backend, cupy_module, is_cupy_array
-from minicnn.tensor import Tensor
 
 __all__ = ["Module", "Parameter", "StateDictError", "IncompatibleKeys", "RemovableHandle"]
 
@@ -593,5 +593,5 @@ class Module:
 
     def summary(self, input_shape, **kwargs):
         """A per-layer table of output shapes and parameter counts."""
-        from minicnn.summary import summary
+        from minicnn.tools.summary import summary
         return summary(self, input_shape, **kwargs)

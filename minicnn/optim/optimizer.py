@@ -27,9 +27,8 @@ from collections import defaultdict
 
 import numpy
 
-from minicnn.autograd import enable_grad
+from minicnn.autograd import Tensor, enable_grad
 from minicnn.backend import get_array_module, is_cupy_array
-from minicnn.tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
 

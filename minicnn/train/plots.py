@@ -1,7 +1,7 @@
 """The training curves: loss and accuracy per epoch, train vs validation (the seeds' plots)."""
 from __future__ import annotations
 
-from minicnn.fileio import save_figure
+from minicnn.runtime.fileio import save_figure
 
 __all__ = ["plot_history", "save_figure"]
 

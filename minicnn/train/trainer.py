@@ -30,10 +30,10 @@ import time
 
 import numpy
 
-from minicnn import random as mrandom
+from minicnn import rng
 from minicnn.autograd import no_grad
 from minicnn.backend import get_array_module
-from minicnn.fileio import write_json
+from minicnn.runtime.fileio import write_json
 
 __all__ = ["Trainer", "NonFiniteLossError", "CheckpointError", "evaluate", "topk_correct",
            "load_checkpoint", "write_json", "CHECKPOINT_FORMAT"]
@@ -329,7 +329,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "rng": mrandom.get_rng_state(),
+            "rng": rng.get_rng_state(),
             "loader": self.loader_state,
             "history": self.history,
             "best_val_accuracy": self.best_val_accuracy,
@@ -346,7 +346,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None and ckpt.get("scheduler") is not None:
             self.scheduler.load_state_dict(ckpt["scheduler"])
-        mrandom.set_rng_state(ckpt["rng"])
+        rng.set_rng_state(ckpt["rng"])
         self.epoch = int(ckpt["epoch"])
         self.history = [dict(e) for e in ckpt["history"]]
         self.best_val_accuracy = float(ckpt["best_val_accuracy"])

@@ -95,7 +95,7 @@ def test_relu_runs_through_the_kernel_contract(monkeypatch):
                         lambda x: calls.append("fwd") or ref_fwd(x))
     monkeypatch.setitem(_kernels, ("numpy", "relu_backward"),
                         lambda gy, y: calls.append("bwd") or ref_bwd(gy, y))
-    with minicnn.backend("numpy"):
+    with minicnn.use_backend("numpy"):
         x = minicnn.Tensor(_data((2, 3)), requires_grad=True)
         F.relu(x).sum().backward()
     assert calls == ["fwd", "bwd"]

@@ -90,7 +90,7 @@ def test_dropout_runs_through_the_kernel_contract(monkeypatch):
         return F.dropout.__globals__["dropout_forward_reference"](x, u, p)
 
     monkeypatch.setitem(_kernels, ("numpy", "dropout_forward"), spy)
-    with minicnn.backend("numpy"):
+    with minicnn.use_backend("numpy"):
         F.dropout(minicnn.Tensor(numpy.ones((2, 3), dtype=numpy.float32)), 0.25)
     assert seen == [((2, 3), (2, 3), numpy.float32, 0.25)]
 

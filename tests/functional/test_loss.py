@@ -137,7 +137,7 @@ def test_softmax_cross_entropy_kernels_are_dispatched(monkeypatch):
         ref = getattr(loss_module, f"{name}_reference")
         monkeypatch.setitem(_kernels, ("numpy", name),
                             lambda *a, _n=name, _r=ref: calls.append(_n) or _r(*a))
-    with minicnn.backend("numpy"):
+    with minicnn.use_backend("numpy"):
         z = minicnn.Tensor(numpy.zeros((2, 3)), requires_grad=True)
         F.cross_entropy(z, numpy.array([0, 2]), label_smoothing=0.1).backward()
     assert calls == ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]

@@ -149,7 +149,7 @@ def test_batch_norm_kernels_are_dispatched(monkeypatch):
         ref = getattr(normalization, f"{name}_reference")
         monkeypatch.setitem(_kernels, ("numpy", name),
                             lambda *a, _n=name, _r=ref: calls.append(_n) or _r(*a))
-    with minicnn.backend("numpy"):
+    with minicnn.use_backend("numpy"):
         x = minicnn.Tensor(numpy.ones((2, 3, 2, 2)), requires_grad=True)
         F.batch_norm(x * 1, None, None, training=True).sum().backward()
     assert calls == ["batch_norm_forward", "batch_norm_backward"]
@@ -225,7 +225,7 @@ def test_lrn_kernels_are_dispatched(monkeypatch):
         ref = getattr(normalization, f"{name}_reference")
         monkeypatch.setitem(_kernels, ("numpy", name),
                             lambda *a, _n=name, _r=ref: calls.append(_n) or _r(*a))
-    with minicnn.backend("numpy"):
+    with minicnn.use_backend("numpy"):
         x = minicnn.Tensor(numpy.ones((1, 3, 2, 2)), requires_grad=True)
         F.local_response_norm(x, 3).sum().backward()
     assert calls == ["lrn_forward", "lrn_backward"]

@@ -243,6 +243,6 @@ def test_resnet18_training_step_matches_numpy(cp, kernel_source):
 
 
 def test_info_reports_the_gpu(cp):
-    report = importlib.import_module("minicnn.info").info()
+    report = importlib.import_module("minicnn.tools.info").info()
     assert not report["gpu"].startswith("no GPU"), report["gpu"]
     assert report["cupy"] == cp.__version__

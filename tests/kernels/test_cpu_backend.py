@@ -45,7 +45,7 @@ def _small_net(x, params, target):
 
 
 def _run(name, arrays, target):
-    with minicnn.backend(name):
+    with minicnn.use_backend(name):
         params = [minicnn.Tensor(a.copy(), requires_grad=True) for a in arrays]
         loss = _small_net(params[0], params[1:], target)
         loss.backward()
@@ -106,7 +106,7 @@ def test_resnet18_forward_backward_same_on_numpy_and_numba():
     for name in ("numpy", "numba"):
         minicnn.manual_seed(0)
         model = resnet.resnet18(num_classes=10).double()
-        with minicnn.backend(name):
+        with minicnn.use_backend(name):
             loss = F.cross_entropy(model(minicnn.Tensor(x)), target)
             loss.backward()
         results.append((loss.data, [p.grad for p in model.parameters()]))
@@ -129,7 +129,7 @@ def test_sgd_optimizer_runs_the_numba_step(monkeypatch):
     for name in ("numpy", "numba"):
         p = minicnn.Tensor(start.copy(), requires_grad=True)
         opt = minicnn.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=1e-2, nesterov=True)
-        with minicnn.backend(name):
+        with minicnn.use_backend(name):
             for _ in range(3):
                 p.grad = grad.copy()
                 opt.step()

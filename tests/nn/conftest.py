@@ -81,5 +81,5 @@ def numpy_backend():
     this default. The other tests (state dicts, containers, init, repr, errors)
     are about the modules, not the kernels: they run once, on the references,
     so the result does not depend on whether numba is installed."""
-    with minicnn.backend("numpy"):
+    with minicnn.use_backend("numpy"):
         yield

@@ -354,9 +354,9 @@ def test_module_without_forward_and_deepcopy_and_get_submodule():
 
 def test_summary_delegates_to_minicnn_summary(monkeypatch):
     calls = []
-    fake = types.ModuleType("minicnn.summary")
+    fake = types.ModuleType("minicnn.tools.summary")
     fake.summary = lambda model, input_shape, **kw: calls.append((model, input_shape, kw))
-    monkeypatch.setitem(sys.modules, "minicnn.summary", fake)
+    monkeypatch.setitem(sys.modules, "minicnn.tools.summary", fake)
     model = nn.Linear(2, 2)
     model.summary((1, 2), depth=3)
     assert calls == [(model, (1, 2), {"depth": 3})]

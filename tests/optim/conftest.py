@@ -6,7 +6,7 @@ import numpy
 import pytest
 import torch
 
-from minicnn.tensor import Tensor
+from minicnn.autograd import Tensor
 
 SHAPES = [(3, 4), (5,), ()]
 

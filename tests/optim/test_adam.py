@@ -5,8 +5,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minicnn.autograd import Tensor
 from minicnn.optim import Adam, AdamW
-from minicnn.tensor import Tensor
 
 STEPS = 12
 

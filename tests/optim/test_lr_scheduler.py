@@ -5,9 +5,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minicnn.autograd import Tensor
 from minicnn.optim import SGD, lr_scheduler
 from minicnn.serialization import load, save
-from minicnn.tensor import Tensor
 
 EPOCHS = 25
 LRS = (0.1, 0.03)  # two parameter groups with their own rates

@@ -3,9 +3,9 @@ import numpy
 import pytest
 import torch
 
+from minicnn.autograd import Tensor
 from minicnn.optim import SGD, Adam, Optimizer
 from minicnn.serialization import load, save
-from minicnn.tensor import Tensor
 
 MAKERS = {
     "sgd": (lambda ps: SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),

@@ -5,10 +5,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minicnn.autograd import Tensor
 from minicnn.backend import _kernels, get_backend
 from minicnn.optim import SGD
 from minicnn.optim.sgd import _sgd_step_reference
-from minicnn.tensor import Tensor
 
 STEPS = 12
 

@@ -69,7 +69,7 @@ def test_resume_is_bit_identical(tmp_path, scheduler):
                                          sb["state"][i]["momentum_buffer"])
     assert strip_seconds(straight.history) == strip_seconds(resumed.history)
     assert len(straight.history) == 3
-    assert minicnn.random.get_rng_state() == resumed.state_dict()["rng"]
+    assert minicnn.rng.get_rng_state() == resumed.state_dict()["rng"]
     assert straight.optimizer.param_groups[0]["lr"] == resumed.optimizer.param_groups[0]["lr"]
 
 
@@ -193,7 +193,7 @@ def test_progress_bars_only_when_asked_or_on_a_terminal(capsys):
 
 
 def test_written_files_have_plain_permissions(tmp_path):
-    from minicnn.fileio import new_file_mode
+    from minicnn.runtime.fileio import new_file_mode
     trainer, train, val = build(out=str(tmp_path))
     trainer.fit(train, val, epochs=1)
     plain = new_file_mode(str(tmp_path / "a-file-that-does-not-exist"))

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from minicnn import malloc
+from minicnn.runtime import malloc
 
 # One "step": allocate and touch eight 2 MiB arrays, then free them all, as a
 # training step does with its activations. Print the page faults of steps 2-20
@@ -13,7 +13,7 @@ from minicnn import malloc
 _STEPS = """
 import resource, sys, numpy
 if sys.argv[1] == "retain":
-    from minicnn.malloc import retain_freed_memory
+    from minicnn.runtime.malloc import retain_freed_memory
     assert retain_freed_memory()
 def step():
     arrays = [numpy.ones(1 << 19, dtype=numpy.float32) for _ in range(8)]

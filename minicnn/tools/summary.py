@@ -42,9 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy
 
-from minicnn.autograd import no_grad
+from minicnn.autograd import Tensor, no_grad
 from minicnn.backend import get_array_module
-from minicnn.tensor import Tensor
 
 __all__ = ["summary", "ModelSummary", "LayerRow", "count_parameters", "layer_macs"]
 

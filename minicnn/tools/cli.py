@@ -129,7 +129,7 @@ def _setup_backend(args) -> str:
     if name is not None:
         minicnn.set_backend(name)
     args._thread_limits = _limit_threads(getattr(args, "threads", None))
-    from minicnn.malloc import retain_freed_memory
+    from minicnn.runtime.malloc import retain_freed_memory
     retain_freed_memory()  # this process trains: keep freed pages for the next step
     return device
 
@@ -144,7 +144,7 @@ def _limit_threads(n):
     """
     if n == 0:
         return None
-    from minicnn.threads import limit_threads
+    from minicnn.runtime.threads import limit_threads
     return limit_threads(1 if n is None else n)
 
 
@@ -381,7 +381,7 @@ def _parse_shape(text: str) -> tuple:
 
 
 def cmd_summary(args) -> int:
-    from minicnn.summary import summary
+    from minicnn.tools.summary import summary
     C, H, W = _parse_shape(args.input_shape) if args.input_shape else (None, None, None)
     if C is None:
         C, H, W = _default_shape(args.model)
@@ -406,7 +406,7 @@ def _default_shape(name: str) -> tuple:
 
 # ------------------------------------------------------------------ gradcheck
 def cmd_gradcheck(args) -> int:
-    from minicnn.gradcheck_suite import OPS, format_table, run_suite
+    from minicnn.tools.gradcheck_suite import OPS, format_table, run_suite
     names = list(OPS) if args.op in (None, "all") else [args.op]
     for name in names:
         if name not in OPS:
@@ -423,7 +423,7 @@ def cmd_gradcheck(args) -> int:
 
 # ------------------------------------------------------------------ visualize
 def cmd_visualize(args) -> int:
-    from minicnn.visualize import visualize
+    from minicnn.tools.visualize import visualize
 
     _setup_backend(args)
     if os.path.isfile(args.model):
@@ -450,7 +450,7 @@ def cmd_visualize(args) -> int:
 # ----------------------------------------------------------------------- info
 def cmd_info(args) -> int:
     import minicnn
-    if hasattr(minicnn, "info") and callable(minicnn.info):
+    if hasattr(minicnn, "info") and callable(minicnn.tools.info):
         result = minicnn.info()
         if isinstance(result, str):
             print(result)

@@ -7,7 +7,7 @@ error ``max |a - n| / max(1e-8, |a| + |n|)`` per input: the number coursework
 asks for. Rough guide in float64: < 1e-7 excellent, < 1e-5 fine for ops with
 kinks (ReLU, max pooling), > 1e-3 a bug.
 
-    from minicnn.gradcheck_suite import run_suite, format_table
+    from minicnn.tools.gradcheck_suite import run_suite, format_table
     print(format_table(run_suite(["conv2d", "batch_norm"])))
 """
 from __future__ import annotations
@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy
 
 import minicnn.functional as F
-from minicnn import random as mrandom
+from minicnn import rng
+from minicnn.autograd import Tensor
 from minicnn.gradcheck import numerical_grad, relative_error
-from minicnn.tensor import Tensor
 
 __all__ = ["OPS", "run_suite", "check_op", "format_table", "THRESHOLD"]
 
@@ -31,7 +31,7 @@ def _away_from_zero(rng, shape, low=0.1):
 
 
 def _dropout(x):
-    mrandom.manual_seed(0)  # the same mask on every call, so finite differences see one op
+    rng.manual_seed(0)  # the same mask on every call, so finite differences see one op
     return F.dropout(x, p=0.5, training=True)
 
 
@@ -130,7 +130,7 @@ def check_op(name: str, seed: int = 0, eps: float = 1e-6) -> list:
 def run_suite(names=None, seed: int = 0) -> list:
     """Check every op in ``names`` (default all); minicnn's RNG state is left as it was."""
     names = list(OPS) if names is None else list(names)
-    state = mrandom.get_rng_state()
+    state = rng.get_rng_state()
     try:
         rows = []
         for name in names:
@@ -140,7 +140,7 @@ def run_suite(names=None, seed: int = 0) -> list:
             rows.extend(check_op(name, seed))
         return rows
     finally:
-        mrandom.set_rng_state(state)
+        rng.set_rng_state(state)
 
 
 def format_table(rows) -> str:

@@ -6,7 +6,7 @@ import types
 
 import numpy
 
-info_module = importlib.import_module("minicnn.info")
+info_module = importlib.import_module("minicnn.tools.info")
 
 KEYS = {"python", "numpy", "blas", "OPENBLAS_CORETYPE", "numba", "backend", "cupy",
         "cuda_runtime", "cuda_driver", "gpu", "gpu_memory"}

@@ -1,6 +1,6 @@
 """Pictures of a CNN: its first-layer filters and the feature maps of each layer.
 
-    from minicnn.visualize import visualize
+    from minicnn.tools.visualize import visualize
     visualize(model, "pictures/", image=x)      # x: float (C, H, W) in [0, 1]
 
 writes ``input.png``, ``filters.png`` (the first Conv2d's kernels, one tile
@@ -16,8 +16,7 @@ import os
 
 import numpy
 
-from minicnn.autograd import no_grad
-from minicnn.tensor import Tensor
+from minicnn.autograd import Tensor, no_grad
 
 __all__ = ["visualize", "filter_grid", "feature_maps", "default_image", "first_conv"]
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from minicnn.fileio import atomic_write, new_file_mode, write_json
+from minicnn.runtime.fileio import atomic_write, new_file_mode, write_json
 
 
 def test_atomic_write_replaces_the_file(tmp_path):

@@ -2,7 +2,7 @@
 import pytest
 
 from minicnn import nn, zoo
-from minicnn.summary import ModelSummary, summary
+from minicnn.tools.summary import ModelSummary, summary
 
 # (builder, input shape, Keras total, trainable, non-trainable) from the seeds.
 SEEDS = [

@@ -10,9 +10,9 @@ import sys
 import numpy
 import pytest
 
-from minicnn import cli
 from minicnn.data import datasets
 from minicnn.data.datasets import idx_bytes
+from minicnn.tools import cli
 
 COMMANDS = ["train", "eval", "predict", "summary", "gradcheck", "visualize", "info", "demo"]
 
@@ -20,7 +20,7 @@ COMMANDS = ["train", "eval", "predict", "summary", "gradcheck", "visualize", "in
 @pytest.fixture(autouse=True)
 def keep_backend():
     """main() applies --backend to the process; give the next test the backend it had."""
-    backend = importlib.import_module("minicnn.backend")  # the module, not minicnn.backend()
+    backend = importlib.import_module("minicnn.backend")  # the module, not minicnn.use_backend()
     previous = backend._state["name"]
     yield
     backend._state["name"] = previous
