@@ -25,7 +25,8 @@ from minicnn.functional.conv import _check_image, _contiguous, _pair, _positive_
 
 __all__ = [
     "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
-    "MaxPool2dFunction", "AvgPool2dFunction", "AdaptiveAvgPool2dFunction", "AdaptiveMaxPool2dFunction",
+    "MaxPool2dFunction", "AvgPool2dFunction", "AdaptiveAvgPool2dFunction",
+    "AdaptiveMaxPool2dFunction",
     "max_pool2d_forward_reference", "max_pool2d_backward_reference",
     "avg_pool2d_forward_reference", "avg_pool2d_backward_reference",
     "pool_output_size", "avg_pool2d_divisor",
