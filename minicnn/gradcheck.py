@@ -19,7 +19,15 @@ import numpy
 from minicnn.autograd import Tensor, no_grad
 from minicnn.backend import get_array_module
 
-__all__ = ["numerical_grad", "gradcheck", "GradcheckError", "relative_error"]
+__all__ = [
+    "numerical_grad", "gradcheck", "GradcheckError", "relative_error",
+    "DEFAULT_EPS", "DEFAULT_RTOL",
+]
+
+# The finite-difference step and the pass threshold on the relative error,
+# shared by gradcheck, the CLI, the exercises grader and the docs.
+DEFAULT_EPS = 1e-6
+DEFAULT_RTOL = 1e-5
 
 
 class GradcheckError(AssertionError):
