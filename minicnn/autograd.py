@@ -91,7 +91,11 @@ def _device_of(array) -> str:
 
 
 def _to_array(data, dtype=None):
-    """Turn ``data`` into a NumPy/CuPy array; Python numbers become float32."""
+    """Turn ``data`` into a NumPy/CuPy array.
+
+    Arrays keep their dtype; Python numbers and lists of them become float32,
+    as with ``torch.Tensor(...)``; booleans stay bool.
+    """
     if isinstance(data, Tensor):
         data = data.data
     if is_cupy_array(data) or isinstance(data, numpy.ndarray):
@@ -106,7 +110,19 @@ def _to_array(data, dtype=None):
     if array.dtype.kind == "b":
         return array
     raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__} "
-                    f"(numpy dtype {array.dtype})")
+                    f"(numpy dtype {array.dtype}); pass numbers, nested lists of "
+                    "numbers, or a NumPy/CuPy array")
+
+
+class _HookHandle:
+    """Returned by ``Tensor.register_hook``; ``handle.remove()`` unregisters."""
+
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
 
 
 class Tensor:
@@ -116,6 +132,17 @@ class Tensor:
         data: array-like (list, scalar, NumPy or CuPy array, Tensor).
         requires_grad: if True, ``backward()`` fills ``.grad`` for this tensor.
         dtype: optional dtype to convert ``data`` to.
+
+    Arithmetic follows PyTorch's type promotion: an integer tensor with a
+    float (a Python float or a float tensor) gives a float tensor (float32 for
+    a Python float), division always gives a float, and two tensors of one kind
+    give the wider dtype. Integer results that would wrap around (uint8
+    overflow) raise instead of silently giving a wrong answer.
+
+    ``t.data`` is the array itself, shared, not copied: writing into it is the
+    caller's business, and autograd cannot see it. In-place changes made through
+    minicnn (``t[i] = v``, ``zero_()``, optimizer steps, ``nn.init``) bump
+    ``t._version``, and backward refuses a graph whose saved tensors changed.
     """
 
     __array_priority__ = 1000  # ``ndarray + Tensor`` calls Tensor.__radd__
@@ -125,11 +152,14 @@ class Tensor:
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(
                 f"Tensor: only floating-point tensors can require gradients, got dtype "
-                f"{self.data.dtype}")
+                f"{self.data.dtype}; convert first with .float()")
         self.requires_grad = bool(requires_grad)
         self.grad = None
-        self.creator = None      # the Function that produced this tensor
+        self.grad_fn = None      # the Function call that produced this tensor
         self.generation = 0      # depth in the graph, for backward's ordering
+        self._version = 0        # bumped by every in-place change made through minicnn
+        self._hooks = []         # gradient hooks, see register_hook
+        self._retains_grad = False
 
     # ------------------------------------------------------------ properties
     @property
@@ -154,14 +184,21 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
-        return self.creator is None
+        """True for tensors no recorded op produced (PyTorch's rule)."""
+        return self.grad_fn is None
+
+    @property
+    def creator(self):
+        """DeZero's name for ``grad_fn``: the Function call that made this tensor."""
+        return self.grad_fn
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
 
     @property
     def T(self) -> "Tensor":
         return self.transpose()
-
-    def __len__(self) -> int:
-        return len(self.data)
 
     def numpy(self) -> numpy.ndarray:
         """The data as a NumPy array (copied off the GPU if needed)."""
@@ -169,23 +206,63 @@ class Tensor:
             return self.data.get()
         return self.data
 
-    def item(self):
-        """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
-            raise ValueError(f"item: tensor has {self.data.size} elements, expected 1 "
-                             f"(shape {self.shape})")
-        return self.data.item()
-
     def tolist(self):
         return self.numpy().tolist()
+
+    # ------------------------------------------------- Python number protocol
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor; use .item() for its value")
+        return len(self.data)
+
+    def _one_value(self, what: str):
+        if self.data.size != 1:
+            raise ValueError(
+                f"{what}: only one-element tensors can be converted to Python "
+                f"scalars, this one has shape {self.shape} ({self.size} elements); "
+                "reduce it first (.sum(), .mean()) or index one element")
+        return self.data.item()
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        return self._one_value("item")
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of a tensor with {self.size} values is ambiguous "
+                f"(shape {self.shape}); use (t > 0).all() or .any()")
+        return bool(self.data.item())
+
+    def __float__(self) -> float:
+        return float(self._one_value("float()"))
+
+    def __int__(self) -> int:
+        return int(self._one_value("int()"))
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError(
+                f"only integer tensors of a single element can be used as an index, "
+                f"got dtype {self.dtype} with shape {self.shape}")
+        return int(self.data.item())
+
+    def __format__(self, spec: str) -> str:
+        if self.data.size == 1:
+            return format(self.data.item(), spec)
+        if spec:
+            raise TypeError(
+                f"format spec {spec!r} needs a one-element tensor, this one has shape "
+                f"{self.shape}; format t.item() or t.numpy() instead")
+        return str(self)
 
     def __repr__(self) -> str:
         body = numpy.array2string(self.numpy(), separator=", ", prefix="Tensor(")
         extra = f", dtype={self.dtype}"
         if self.device != "cpu":
             extra += f", device='{self.device}'"
-        if self.creator is not None:
-            extra += f", grad_fn=<{type(self.creator).__name__}>"
+        if self.grad_fn is not None:
+            extra += f", grad_fn=<{type(self.grad_fn).__name__}>"
         elif self.requires_grad:
             extra += ", requires_grad=True"
         return f"Tensor({body}{extra})"
@@ -215,6 +292,45 @@ class Tensor:
                                  f"expected the tensor's shape {self.shape}")
         backward(self, grad, retain_graph=retain_graph)
 
+    def register_hook(self, hook) -> _HookHandle:
+        """Call ``hook(grad)`` when the gradient with respect to this tensor is
+        computed; a hook that returns an array replaces the gradient.
+
+        For a leaf the hook sees the whole gradient of one backward pass, before
+        it is added to ``.grad``; for an intermediate tensor, before it flows on
+        into the op that made it. Returns a handle: ``handle.remove()``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "register_hook: this tensor does not require grad, so no gradient will "
+                "reach it; create it with requires_grad=True")
+        if not callable(hook):
+            raise TypeError(f"register_hook: expected a callable, got {type(hook).__name__}")
+        self._hooks.append(hook)
+        return _HookHandle(self._hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this intermediate tensor after backward (leaves
+        always keep theirs)."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                "retain_grad: this tensor does not require grad; no gradient will reach it")
+        if self.grad_fn is not None:
+            self._retains_grad = True
+
+    def _run_hooks(self, g):
+        for hook in self._hooks:
+            result = hook(g)
+            if result is None:
+                continue
+            result = getattr(result, "data", result) if isinstance(result, Tensor) else result
+            if tuple(getattr(result, "shape", ())) != self.shape:
+                raise RuntimeError(
+                    f"register_hook: a hook returned a gradient of shape "
+                    f"{tuple(getattr(result, 'shape', ()))}, expected {self.shape}")
+            g = result
+        return g
+
     def _accumulate_grad(self, g) -> None:
         # Copy on first arrival: ``g`` may be shared with another tensor's grad.
         self.grad = g.copy() if self.grad is None else self.grad + g
@@ -227,7 +343,50 @@ class Tensor:
         return Tensor(self.data)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        self.requires_grad = requires_grad
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad_: only floating-point tensors can require gradients, "
+                f"got dtype {self.dtype}; convert first with .float()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    # ------------------------------------------------------- in-place changes
+    def _check_in_place(self, what: str) -> None:
+        if self.requires_grad and self.is_leaf and is_grad_enabled():
+            raise RuntimeError(
+                f"{what}: a leaf tensor that requires grad is being changed in place; "
+                "do it inside `with minicnn.no_grad():` (as optimizers do)")
+
+    def _bump_version(self) -> None:
+        """Record an in-place change (called by every minicnn in-place write)."""
+        self._version += 1
+
+    def __setitem__(self, index, value) -> None:
+        self._check_in_place("t[index] = value")
+        if isinstance(index, Tensor):
+            index = index.data
+        self.data[index] = getattr(value, "data", value)
+        self._bump_version()
+
+    def zero_(self) -> "Tensor":
+        """Fill with zeros, in place."""
+        self._check_in_place("zero_")
+        self.data[...] = 0
+        self._bump_version()
+        return self
+
+    def fill_(self, value) -> "Tensor":
+        """Fill with ``value``, in place."""
+        self._check_in_place("fill_")
+        self.data[...] = value
+        self._bump_version()
+        return self
+
+    def copy_(self, src) -> "Tensor":
+        """Copy ``src``'s values into this tensor, in place (shapes must broadcast)."""
+        self._check_in_place("copy_")
+        self.data[...] = getattr(src, "data", src)
+        self._bump_version()
         return self
 
     # ``to(dtype | 'cpu' | 'cuda')`` is an op (it has a gradient): minicnn.ops
@@ -272,12 +431,18 @@ def check_same_kind(op_name: str, tensors) -> None:
                 f"{t.device}; move one with .to('{tensors[0].device}')")
 
 
-
 # ------------------------------------------------------------------- Function
-# Attributes every Function has for the graph itself; everything else a
-# Function sets on ``self`` is a buffer saved for backward.
-_GRAPH_FIELDS = frozenset(
-    {"inputs", "outputs", "output_meta", "generation", "needs_grad", "released"})
+# Attributes every recorded call has for the graph itself. The attributes a
+# Function had before its forward ran (its settings, from __init__) stay; the
+# ones forward adds are the buffers saved for backward, freed after it.
+_GRAPH_FIELDS = frozenset({
+    "inputs", "outputs", "output_meta", "generation", "needs_grad", "released",
+    "_settings", "_saved_versions",
+})
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, numpy.ndarray) or is_cupy_array(x)
 
 
 class Function:
@@ -285,45 +450,78 @@ class Function:
 
     Subclasses implement ``forward(*arrays) -> array | tuple`` and
     ``backward(*grads) -> grad | tuple`` on raw arrays (NumPy or CuPy),
-    saving what backward needs as attributes of ``self``.
+    saving what backward needs as attributes of ``self``. Both get the array
+    module from their data, so one op runs on CPU and GPU::
+
+        class Exp(Function):
+            def forward(self, x):
+                xp = minicnn.get_array_module(x)   # numpy, or cupy on the GPU
+                self.y = xp.exp(x)
+                return self.y
+
+            def backward(self, gy):
+                return gy * self.y
+
     ``backward`` returns one gradient per input (``None`` for inputs that
     need none, such as integer labels); ``self.needs_grad[i]`` says which
     inputs want one, so backward can skip work.
+
+    An instance may be called several times; each call is its own node of the
+    graph (the first call uses the instance itself, later calls a copy of its
+    settings), so ``exp = Exp(); exp(a) + exp(b)`` back-propagates into both.
+    Attributes set in ``__init__`` are settings and survive backward; those set
+    in ``forward`` are saved buffers, freed after backward.
     """
 
     def __call__(self, *inputs):
+        node = self._new_node()
+        name = type(node).__name__
         tensors = [as_tensor(x) for x in inputs]
-        check_same_kind(type(self).__name__, tensors)
-        outputs = self.forward(*[t.data for t in tensors])
+        check_same_kind(name, tensors)
+        outputs = node.forward(*[t.data for t in tensors])
         single = not isinstance(outputs, tuple)
-        if single:
-            outputs = (outputs,)
+        outputs = _check_forward_outputs(name, (outputs,) if single else outputs)
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         results = [Tensor(y, requires_grad=record) for y in outputs]
         if record:
-            self.inputs = tensors
-            self.needs_grad = tuple(t.requires_grad for t in tensors)
-            self.generation = max(t.generation for t in tensors)
-            # Weak references: the outputs own their creator, not the reverse.
-            self.outputs = [weakref.ref(r) for r in results]
-            self.output_meta = [(y.shape, y.dtype) for y in outputs]
-            self.released = False
+            node.inputs = tensors
+            node.needs_grad = tuple(t.requires_grad for t in tensors)
+            node.generation = max(t.generation for t in tensors)
+            # Weak references: the outputs own their grad_fn, not the reverse.
+            node.outputs = [weakref.ref(r) for r in results]
+            node.output_meta = [(y.shape, y.dtype) for y in outputs]
+            node.released = False
+            node._saved_versions = _saved_versions(node, tensors, results)
             for r in results:
-                r.creator = self
-                r.generation = self.generation + 1
+                r.grad_fn = node
+                r.generation = node.generation + 1
         else:
-            self._release()  # nothing will call backward: drop saved buffers now
+            node._release()  # nothing will call backward: drop saved buffers now
         return results[0] if single else tuple(results)
 
+    def _new_node(self) -> "Function":
+        """The object that records this call: ``self`` the first time, then a
+        fresh copy of the settings ``self`` had before its first forward."""
+        if "_settings" not in vars(self):
+            self._settings = dict(vars(self))
+            return self
+        node = object.__new__(type(self))
+        node.__dict__.update(self._settings)
+        node._settings = self._settings
+        return node
+
     def forward(self, *xs):
-        raise NotImplementedError("abstract: a Function subclass implements forward")
+        raise NotImplementedError(
+            f"{type(self).__name__}: a Function subclass must define forward(self, *arrays)")
 
     def backward(self, *gys):
-        raise NotImplementedError("abstract: a Function subclass implements backward")
+        raise NotImplementedError(
+            f"{type(self).__name__}: a Function subclass must define backward(self, *grads)")
 
     def _release(self):
         """Free the buffers saved for backward (called after backward)."""
-        for name in [n for n in vars(self) if n not in _GRAPH_FIELDS]:
+        keep = _GRAPH_FIELDS | set(vars(self).get("_settings", ()))
+        for name in [n for n in vars(self) if n not in keep]:
             delattr(self, name)
         self.released = True
 
@@ -331,29 +529,77 @@ class Function:
         return f"<{type(self).__name__}>"
 
 
-def _accumulate(grads: dict, tensor, g):
-    key = id(tensor)
-    if key in grads:
-        grads[key] = grads[key] + g
-    else:
-        grads[key] = g
+def _check_forward_outputs(name: str, outputs: tuple) -> tuple:
+    """Arrays only: a forward works on raw arrays and returns raw arrays."""
+    checked = []
+    for i, y in enumerate(outputs):
+        if isinstance(y, numpy.generic):      # x.sum() gives a NumPy scalar
+            y = numpy.asarray(y)
+        if not _is_array(y):
+            what = "a Tensor (use .data, or xp functions on the arrays)" if isinstance(
+                y, Tensor) else f"a {type(y).__name__}"
+            raise TypeError(
+                f"{name}.forward returned {what} as output {i}; forward must return an "
+                "array or a tuple of arrays")
+        checked.append(y)
+    return tuple(checked)
+
+
+def _saved_versions(node, tensors, results):
+    """(tensor, version) for every input/output whose array the node saved, so
+    backward can tell when one was changed in place after forward."""
+    saved = [v for k, v in vars(node).items() if k not in _GRAPH_FIELDS and _is_array(v)]
+    watched = []
+    for t in list(tensors) + list(results):
+        if any(v is t.data for v in saved):
+            watched.append((weakref.ref(t), t._version))
+    return watched
+
+
+def _check_versions(fn) -> None:
+    for ref, version in fn._saved_versions:
+        t = ref()
+        if t is not None and t._version != version:
+            raise RuntimeError(
+                f"backward: a tensor of shape {t.shape} saved by {type(fn).__name__} for "
+                f"backward was changed in place after forward (version {version} -> "
+                f"{t._version}); change a copy instead, or run the in-place change after "
+                "backward")
+
+
+def _check_gradient(fn, i, x, gx):
+    name = type(fn).__name__
+    if isinstance(gx, Tensor):
+        raise TypeError(
+            f"{name}.backward returned a Tensor for input {i}; backward works on raw "
+            "arrays: return an array (use .data)")
+    if isinstance(gx, numpy.generic):
+        gx = numpy.asarray(gx)
+    if not _is_array(gx):
+        raise TypeError(
+            f"{name}.backward returned a {type(gx).__name__} for input {i}; expected an "
+            f"array of shape {x.shape} (or None)")
+    if tuple(gx.shape) != x.shape:
+        raise RuntimeError(
+            f"{name}.backward: gradient shape {tuple(gx.shape)} does not match input "
+            f"{i}'s shape {x.shape}")
+    if gx.dtype != x.dtype:
+        raise TypeError(
+            f"{name}.backward returned a {gx.dtype} gradient for input {i} of dtype "
+            f"{x.dtype}; cast it with .astype(x.dtype)")
+    return gx
 
 
 def backward(output, grad, retain_graph: bool = False):
     """Back-propagate ``grad`` (d loss / d output) through the graph of ``output``.
 
-    Leaves with ``requires_grad`` get ``.grad += d loss / d leaf``.
+    Gradients are summed per tensor in ``grads``. An intermediate tensor's sum
+    is complete when its grad_fn comes off the heap (every deeper node has run);
+    a leaf's at the end. That is when its hooks run, and when ``.grad`` is
+    filled (leaves, and tensors that called ``retain_grad()``).
     """
-    if output.creator is None:
-        if output.requires_grad:
-            output._accumulate_grad(grad)
-        return
-    if output.creator.released:
-        raise RuntimeError(
-            "backward: the graph of this tensor was already back-propagated and its "
-            "saved buffers freed; pass retain_graph=True to the first backward() "
-            "to go through it twice")
     grads = {id(output): grad}
+    tensors = {id(output): output}
     # Max-heap on generation: a node runs only after every node that feeds
     # gradient into its outputs (all of which are deeper) has run.
     heap, seen, counter = [], set(), 0
@@ -361,19 +607,32 @@ def backward(output, grad, retain_graph: bool = False):
     def push(fn):
         nonlocal counter
         if id(fn) not in seen:
+            if fn.released:
+                raise RuntimeError(
+                    f"backward: {type(fn).__name__} (generation {fn.generation}) was "
+                    "already back-propagated and its saved buffers freed; pass "
+                    "retain_graph=True to the first backward() to go through a graph twice")
             seen.add(id(fn))
             heapq.heappush(heap, (-fn.generation, counter, fn))
             counter += 1
 
-    push(output.creator)
+    if output.grad_fn is not None:
+        push(output.grad_fn)
     while heap:
         _, _, fn = heapq.heappop(heap)
         gys = []
         for ref in fn.outputs:
             out = ref()
-            gys.append(None if out is None else grads.pop(id(out), None))
+            g = None if out is None else grads.pop(id(out), None)
+            if g is not None:
+                tensors.pop(id(out), None)
+                g = out._run_hooks(g)
+                if out._retains_grad:
+                    out._accumulate_grad(g)
+            gys.append(g)
         if all(g is None for g in gys):
             continue
+        _check_versions(fn)
         gys = [_zeros_like_output(fn, i) if g is None else g for i, g in enumerate(gys)]
         gxs = fn.backward(*gys)
         if not isinstance(gxs, tuple):
@@ -382,20 +641,22 @@ def backward(output, grad, retain_graph: bool = False):
             raise RuntimeError(
                 f"{type(fn).__name__}.backward returned {len(gxs)} gradients "
                 f"for {len(fn.inputs)} inputs")
-        for x, gx in zip(fn.inputs, gxs):
+        for i, (x, gx) in enumerate(zip(fn.inputs, gxs)):
             if gx is None or not x.requires_grad:
                 continue
-            if gx.shape != x.shape:
-                raise RuntimeError(
-                    f"{type(fn).__name__}.backward: gradient shape {gx.shape} does not "
-                    f"match input shape {x.shape}")
-            if x.creator is None:
-                x._accumulate_grad(gx)
-            else:
-                _accumulate(grads, x, gx)
-                push(x.creator)
+            gx = _check_gradient(fn, i, x, gx)
+            key = id(x)
+            grads[key] = grads[key] + gx if key in grads else gx
+            tensors[key] = x
+            if x.grad_fn is not None:
+                push(x.grad_fn)
         if not retain_graph:
             fn._release()
+    # What is left are the leaves (and an output that is itself a leaf).
+    for key, g in grads.items():
+        leaf = tensors[key]
+        if leaf.requires_grad and leaf.grad_fn is None:
+            leaf._accumulate_grad(leaf._run_hooks(g))
 
 
 def _zeros_like_output(fn, i):

@@ -10,13 +10,14 @@ import builtins
 
 import numpy
 
-from minicnn.autograd import Function, Tensor, as_tensor
+from minicnn.autograd import DEFAULT_DTYPE, Function, Tensor, as_tensor
 from minicnn.backend import check_backend, cupy_module, get_array_module
 
 __all__ = [
     "sum_to", "add", "sub", "mul", "div", "pow", "neg", "matmul", "exp", "log",
     "sqrt", "abs", "clip", "sum", "mean", "max", "reshape", "transpose", "permute",
-    "getitem", "broadcast_to", "cast", "to_device", "to", "argmax",
+    "getitem", "broadcast_to", "cast", "to_device", "to", "argmax", "any", "all",
+    "result_type",
     "eq", "ne", "lt", "le", "gt", "ge",
 ]
 
@@ -37,11 +38,83 @@ def sum_to(g, shape):
     return g.reshape(shape)
 
 
-def _binary(a, b):
-    """Two operands as tensors; a scalar or array takes the tensor's dtype."""
-    if isinstance(a, Tensor):
-        return a, as_tensor(b, like=a)
-    return as_tensor(a, like=b), b
+# ------------------------------------------------------------ type promotion
+# PyTorch's rules, by kind: bool < integer < float.
+#   tensor with tensor: the higher kind wins; within a kind, the wider dtype
+#     (uint8 + int8 -> int16, float32 + float64 -> float64).
+#   tensor with a Python number (or a NumPy array/scalar, treated the same):
+#     the tensor's dtype, unless the number is of a higher kind; then the
+#     default dtype of that kind (int tensor * 0.5 -> float32).
+#   true division always gives a float.
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
+_DEFAULT_OF_KIND = {0: numpy.dtype(numpy.bool_), 1: numpy.dtype(numpy.int64),
+                    2: numpy.dtype(DEFAULT_DTYPE)}
+
+
+def _rank(dtype) -> int:
+    return _KIND_RANK.get(numpy.dtype(dtype).kind, 2)
+
+
+def result_type(a, b) -> numpy.dtype:
+    """The dtype of ``a op b`` by PyTorch's promotion rules (one of them a Tensor)."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        ra, rb = _rank(a.dtype), _rank(b.dtype)
+        if ra == rb:
+            return numpy.promote_types(a.dtype, b.dtype)
+        return a.dtype if ra > rb else b.dtype
+    tensor, other = (a, b) if isinstance(a, Tensor) else (b, a)
+    r_tensor, r_other = _rank(tensor.dtype), _rank(_weak_dtype(other))
+    if r_other > r_tensor:
+        return _DEFAULT_OF_KIND[r_other]
+    return tensor.dtype
+
+
+def _weak_dtype(x) -> numpy.dtype:
+    """The dtype a non-Tensor operand brings (only its kind counts)."""
+    if isinstance(x, bool):
+        return numpy.dtype(numpy.bool_)
+    if isinstance(x, int):
+        return numpy.dtype(numpy.int64)
+    if isinstance(x, float):
+        return numpy.dtype(numpy.float64)
+    dtype = getattr(x, "dtype", None)
+    return numpy.dtype(dtype) if dtype is not None else numpy.asarray(x).dtype
+
+
+def _as_dtype(x, dtype, like: Tensor):
+    """``x`` (a Tensor, number or array) as a Tensor of ``dtype`` on ``like``'s device."""
+    if isinstance(x, Tensor):
+        return cast(x, dtype)
+    xp = get_array_module(like.data)
+    try:
+        return Tensor(xp.asarray(x, dtype=dtype))
+    except OverflowError:
+        raise OverflowError(
+            f"{x!r} does not fit the tensor's dtype {numpy.dtype(dtype)}; convert the "
+            "tensor first, e.g. t.to(numpy.int64) or t.float()") from None
+
+
+def _binary(a, b, dtype=None):
+    """Two operands as tensors of one dtype, by PyTorch's promotion rules."""
+    like = a if isinstance(a, Tensor) else b
+    dtype = result_type(a, b) if dtype is None else dtype
+    return _as_dtype(a, dtype, like), _as_dtype(b, dtype, like)
+
+
+def _check_no_wraparound(op, result, a, b, compute):
+    """Integer results narrower than int64 must not have wrapped around (uint8
+    image arithmetic): recompute in int64 and compare."""
+    dtype = result.dtype
+    if dtype.kind not in "iu" or dtype.itemsize >= 8:
+        return result
+    exact = compute(a.data.astype(numpy.int64), b.data.astype(numpy.int64))
+    info = numpy.iinfo(dtype)
+    xp = get_array_module(exact)
+    if exact.size and bool(xp.any((exact < info.min) | (exact > info.max))):
+        raise OverflowError(
+            f"{op}: the result does not fit {dtype} ({info.min}..{info.max}) and would "
+            f"wrap around; convert first, e.g. t.float() or t.to(numpy.int64)")
+    return result
 
 
 def _check_broadcast(op, a, b):
@@ -157,23 +230,25 @@ class MatMul(Function):
 def add(a, b):
     a, b = _binary(a, b)
     _check_broadcast("add", a, b)
-    return Add()(a, b)
+    return _check_no_wraparound("add", Add()(a, b), a, b, lambda p, q: p + q)
 
 
 def sub(a, b):
     a, b = _binary(a, b)
     _check_broadcast("sub", a, b)
-    return Sub()(a, b)
+    return _check_no_wraparound("sub", Sub()(a, b), a, b, lambda p, q: p - q)
 
 
 def mul(a, b):
     a, b = _binary(a, b)
     _check_broadcast("mul", a, b)
-    return Mul()(a, b)
+    return _check_no_wraparound("mul", Mul()(a, b), a, b, lambda p, q: p * q)
 
 
 def div(a, b):
-    a, b = _binary(a, b)
+    """True division: integer operands give the default float, as in PyTorch."""
+    dtype = result_type(a, b)
+    a, b = _binary(a, b, dtype if dtype.kind == "f" else numpy.dtype(DEFAULT_DTYPE))
     _check_broadcast("div", a, b)
     return Div()(a, b)
 
@@ -181,7 +256,7 @@ def div(a, b):
 def pow(a, b):
     a, b = _binary(a, b)
     _check_broadcast("pow", a, b)
-    return Pow()(a, b)
+    return _check_no_wraparound("pow", Pow()(a, b), a, b, lambda p, q: p ** q)
 
 
 def neg(x):
@@ -359,6 +434,18 @@ def max(x, axis=None, keepdims=False, dim=None):
     if x.size == 0:
         raise ValueError(f"max: cannot reduce an empty tensor of shape {x.shape}")
     return Max(axis, keepdims)(x)
+
+
+def any(x, axis=None, dim=None):
+    """True where any element along ``axis`` is nonzero (no gradient)."""
+    axis = dim if dim is not None else axis
+    return Tensor(x.data.any(axis=axis))
+
+
+def all(x, axis=None, dim=None):
+    """True where every element along ``axis`` is nonzero (no gradient)."""
+    axis = dim if dim is not None else axis
+    return Tensor(x.data.all(axis=axis))
 
 
 def argmax(x, axis=None, dim=None):
@@ -601,6 +688,8 @@ def _install_operators() -> None:
     Tensor.clip = clip
     Tensor.clamp = clip
     Tensor.argmax = argmax
+    Tensor.any = any
+    Tensor.all = all
     Tensor.to = to
 
 

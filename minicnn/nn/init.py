@@ -58,6 +58,8 @@ def _fill(tensor, values, fn_name: str):
     if is_cupy_array(array):
         values = cupy_module().asarray(values)
     array[...] = values.astype(array.dtype, copy=False)
+    if isinstance(tensor, Tensor):
+        tensor._bump_version()  # a graph that saved this tensor is now stale
     return tensor
 
 

@@ -482,6 +482,8 @@ class Module:
                 value = value.get()
             # Copy into the existing array: dtype, device and object identity stay.
             target_array[...] = value.astype(target_array.dtype, copy=False)
+            if isinstance(target, Tensor):
+                target._bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------ train / eval

@@ -115,6 +115,7 @@ class Adam(Optimizer):
                            state["step"], float(group["lr"]), beta1, beta2,
                            float(group["eps"]), float(group["weight_decay"]),
                            bool(group["decoupled_weight_decay"]))
+                p._bump_version()
         return loss
 
 

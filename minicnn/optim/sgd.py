@@ -123,4 +123,5 @@ class SGD(Optimizer):
                 sgd_step(p.data, grad, buf, float(group["lr"]), float(momentum),
                          float(group["dampening"]), float(group["weight_decay"]),
                          bool(group["nesterov"]), first)
+                p._bump_version()
         return loss
