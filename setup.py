@@ -5,8 +5,12 @@ installed inside the minicnn namespace as ``minicnn.kernels`` and
 ``minicnn.zoo``: generic top-level names like ``kernels`` are taken on PyPI.
 """
 import os
+import re
 
 from setuptools import setup
+
+with open(os.path.join("minicnn", "version.py"), encoding="utf-8") as f:
+    VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
 
 LAYOUT = {
     "minicnn": "minicnn",
@@ -27,7 +31,7 @@ PACKAGES = {name: path for name, path in LAYOUT.items()
 
 setup(
     name="minicnn",
-    version="0.1.0",
+    version=VERSION,
     description="A from-scratch NumPy/CuPy deep-learning engine you can read, gradcheck and time",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

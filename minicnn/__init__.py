@@ -12,7 +12,7 @@
 from minicnn import (
     functional,
     nn,
-    ops,  # noqa: F401  (attaches Tensor's operators: import it first)
+    ops,  # noqa: F401  (importing it attaches Tensor's operators)
     optim,
 )
 from minicnn.autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad
@@ -31,8 +31,7 @@ from minicnn.runtime.malloc import retain_freed_memory
 from minicnn.serialization import load, save
 from minicnn.tools.info import info
 from minicnn.tools.summary import summary
-
-__version__ = "0.1.0"
+from minicnn.version import __version__
 
 __all__ = [
     "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled",

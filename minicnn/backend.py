@@ -15,49 +15,26 @@ An op asks ``kernel('im2col', reference)`` for its implementation: it gets the
 fast kernel registered for the active backend, or the reference when there is
 none. Kernels register themselves with ``register_kernel``.
 
-Note: ``minicnn.backend`` (the attribute) is the context manager below; import
-from this module with ``from minicnn.backend import kernel``.
+What each backend runs on CPU and GPU arrays, and every other global switch:
+``minicnn/settings.py``.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib
 import importlib.util
-import os
 import warnings
 
 import numpy
 
-
-def _openmp_runtimes_loaded() -> list:
-    """File names of the OpenMP runtimes already mapped into this process
-    (read from /proc/self/maps; an empty list where that does not exist)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
-            paths = {line.split()[-1] for line in f if "/" in line}
-    except OSError:
-        return []
-    names = {os.path.basename(path) for path in paths}
-    return sorted(n for n in names if n.startswith(("libgomp", "libiomp", "libomp")))
-
-
-# Numba's parallel kernels run on an OpenMP pool whose idle threads spin after
-# each loop by default, and so do OpenBLAS's after each GEMM: with both pools at
-# full size on a small machine they take the cores from each other (a LeNet
-# step ran 8x slower). Sleeping idle threads avoid that. OpenMP reads this when
-# its runtime loads, so it is set here, before numba can start its pool; a
-# policy the user chose is kept.
-#
-# A runtime loaded before us (torch brings its own libgomp, and numba's pool then
-# binds to it) has already read its policy: too late for this default, so
-# _load_kernels warns.
-_OPENMP_BEFORE_US = [] if "OMP_WAIT_POLICY" in os.environ else _openmp_runtimes_loaded()
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from minicnn.runtime import threads
+from minicnn.settings import settings
 
 __all__ = [
     "get_array_module", "is_cupy_array", "set_backend", "get_backend", "use_backend",
     "register_kernel", "kernel", "BACKENDS", "BackendUnavailableError",
-    "set_workspace", "get_workspace", "check_backend", "cupy_module",
+    "set_workspace", "get_workspace", "check_backend", "cupy_module", "kernel_owner",
+    "kernel_names",
 ]
 
 BACKENDS = ("numpy", "numba", "cuda")
@@ -93,7 +70,6 @@ def get_array_module(*arrays):
 
 
 # ---------------------------------------------------------------- kernel backend
-_state = {"name": "auto"}
 _kernels: dict[tuple[str, str], object] = {}
 _loaded: set[str] = set()
 
@@ -122,13 +98,14 @@ def _load_kernels(name: str) -> None:
         importlib.import_module(module)
     except ModuleNotFoundError as e:
         if e.name in (module, "minicnn.kernels"):
-            _loaded.add(name)  # no kernels written for it (yet): references only
+            _loaded.add(name)  # an install without kernels/: references only
             return
         raise
     _loaded.add(name)
-    if name == "numba" and _OPENMP_BEFORE_US:
+    if name == "numba" and threads.OPENMP_LOADED_BEFORE_MINICNN:
+        loaded = ", ".join(threads.OPENMP_LOADED_BEFORE_MINICNN)
         warnings.warn(
-            f"minicnn: an OpenMP runtime ({', '.join(_OPENMP_BEFORE_US)}) was loaded before "
+            f"minicnn: an OpenMP runtime ({loaded}) was loaded before "
             "minicnn (importing torch first does that) while OMP_WAIT_POLICY was unset, so "
             "its idle threads spin and the numba kernels can run several times slower. "
             "Import minicnn before torch, or export OMP_WAIT_POLICY=PASSIVE.",
@@ -201,23 +178,23 @@ def set_backend(name: str) -> None:
     """
     check_backend(name)
     _load_kernels(_resolve(name))
-    _state["name"] = name
+    settings.backend = name
 
 
 def get_backend() -> str:
     """The active backend, with 'auto' resolved ('numpy', 'numba' or 'cuda')."""
-    return _resolve(_state["name"])
+    return _resolve(settings.backend)
 
 
 @contextlib.contextmanager
 def use_backend(name: str):
     """``with minicnn.use_backend('numpy'): ...`` runs the block on one backend."""
-    previous = _state["name"]
+    previous = settings.backend
     set_backend(name)
     try:
         yield
     finally:
-        _state["name"] = previous
+        settings.backend = previous
 
 
 def register_kernel(backend_name: str, op_name: str):
@@ -231,33 +208,50 @@ def register_kernel(backend_name: str, op_name: str):
 def kernel(op_name: str, reference, like=None):
     """The implementation of ``op_name`` for the data ``like`` and the active backend.
 
-    CuPy data runs the 'cuda' kernels; NumPy data runs the active CPU backend's
-    ('numba' or 'numpy'). Falls back to ``reference`` (the plain NumPy/CuPy
-    code) when that backend has no kernel of that name.
+    The table in minicnn/settings.py says who runs what: on CuPy data the
+    'cuda' kernels unless the backend is 'numpy' (then the reference, on the
+    GPU); on NumPy data the 'numba' kernels under 'numba' (or 'auto' with Numba
+    installed), else the reference. Falls back to ``reference`` (the plain
+    NumPy/CuPy code) when that backend has no kernel of that name.
     """
+    name = get_backend()
     if like is not None and is_cupy_array(like):
-        name = "cuda"
-    else:
-        name = get_backend()
-        if name == "cuda":  # NumPy data under the cuda backend: CPU reference
-            name = "numpy"
+        name = "numpy" if name == "numpy" else "cuda"
+    elif name == "cuda":  # NumPy data under the cuda backend: CPU reference
+        name = "numpy"
     if name not in _loaded:
         _load_kernels(name)
     return _kernels.get((name, op_name), reference)
 
 
+def kernel_owner(op_name: str, like=None) -> str:
+    """Who runs ``op_name`` now: 'numba', 'cuda' or 'numpy' (the reference)."""
+    sentinel = object()
+    chosen = kernel(op_name, sentinel, like=like)
+    if chosen is sentinel:
+        return "numpy"
+    return "cuda" if like is not None and is_cupy_array(like) else get_backend()
+
+
 # ------------------------------------------------------------------ workspace
-_workspace = {"bytes": 256 * 2**20}
-
-
 def set_workspace(nbytes: int) -> None:
     """Cap the im2col column buffer: convolution processes the batch in chunks
     small enough that one chunk's columns fit in ``nbytes`` (default 256 MiB)."""
     if not isinstance(nbytes, int) or nbytes <= 0:
         raise ValueError(f"set_workspace: expected a positive number of bytes, got {nbytes!r}")
-    _workspace["bytes"] = nbytes
+    settings.workspace_bytes = nbytes
 
 
 def get_workspace() -> int:
     """The im2col workspace limit in bytes."""
-    return _workspace["bytes"]
+    return settings.workspace_bytes
+
+
+def kernel_names(backend_name: str) -> list:
+    """The op names that backend ``backend_name`` has registered kernels for."""
+    if backend_name not in BACKENDS:
+        raise ValueError(f"kernel_names: unknown backend {backend_name!r}; choose one of "
+                         f"{', '.join(BACKENDS)}")
+    if backend_name != "numpy":
+        _load_kernels(backend_name)
+    return sorted(op for (b, op) in _kernels if b == backend_name)

@@ -594,6 +594,8 @@ class Module:
         return f"{self._get_name()}({body})"
 
     def summary(self, input_shape, **kwargs):
-        """A per-layer table of output shapes and parameter counts."""
+        """A per-layer table of output shapes and parameter counts (minicnn.summary)."""
+        # tools sits above nn in the import order; this upward call is the one
+        # place nn reaches up, so it imports late.
         from minicnn.tools.summary import summary
         return summary(self, input_shape, **kwargs)

@@ -1,4 +1,4 @@
-"""One knob for CPU threads: NumPy's BLAS and Numba's parallel kernels together.
+"""CPU threads: one knob for NumPy's BLAS and Numba's pools, and OpenMP's idle policy.
 
 minicnn's matrices are small (one batch of im2col columns at a time): on a
 2-core machine a second thread often costs more in synchronisation than it
@@ -8,9 +8,39 @@ pools; ``restore()`` (or leaving the ``with`` block) puts them back.
 """
 from __future__ import annotations
 
+import os
 import sys
 
-__all__ = ["ThreadLimit", "limit_threads"]
+__all__ = ["ThreadLimit", "limit_threads", "OPENMP_LOADED_BEFORE_MINICNN",
+           "openmp_runtimes_loaded"]
+
+
+def openmp_runtimes_loaded() -> list:
+    """File names of the OpenMP runtimes already mapped into this process
+    (read from /proc/self/maps; an empty list where that does not exist)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            paths = {line.split()[-1] for line in f if "/" in line}
+    except OSError:
+        return []
+    names = {os.path.basename(path) for path in paths}
+    return sorted(n for n in names if n.startswith(("libgomp", "libiomp", "libomp")))
+
+
+# Numba's parallel kernels run on an OpenMP pool whose idle threads spin after
+# each loop by default, and so do OpenBLAS's after each GEMM: with both pools at
+# full size on a small machine they take the cores from each other (a LeNet
+# step ran 8x slower). Sleeping idle threads avoid that. OpenMP reads this when
+# its runtime loads, so it is set when minicnn is imported (minicnn.backend
+# imports this module first), before numba can start its pool; a policy the
+# user chose is kept.
+#
+# A runtime loaded before us (torch brings its own libgomp, and numba's pool then
+# binds to it) has already read its policy: too late for this default, so
+# minicnn.backend warns when it loads the numba kernels.
+OPENMP_LOADED_BEFORE_MINICNN = (
+    [] if "OMP_WAIT_POLICY" in os.environ else openmp_runtimes_loaded())
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class ThreadLimit:

@@ -449,21 +449,8 @@ def cmd_visualize(args) -> int:
 
 # ----------------------------------------------------------------------- info
 def cmd_info(args) -> int:
-    import minicnn
-    if hasattr(minicnn, "info") and callable(minicnn.tools.info):
-        result = minicnn.info()
-        if isinstance(result, str):
-            print(result)
-        return 0
-    import numpy
-
-    from minicnn.backend import _numba_available, cupy_module
-    print(f"minicnn {minicnn.__version__}")
-    print(f"python {sys.version.split()[0]}, numpy {numpy.__version__}")
-    print(f"backend: {minicnn.get_backend()} (numba {'yes' if _numba_available() else 'no'}, "
-          f"cupy {'yes' if cupy_module() is not None else 'no'})")
-    from minicnn.data.datasets import search_roots
-    print(f"data search path: {', '.join(search_roots())}")
+    from minicnn.tools.info import info
+    info()
     return 0
 
 
@@ -668,8 +655,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("info", help="versions, backends and data paths",
-                       description="Print minicnn's version, backends and data search path.")
+    p = sub.add_parser("info", help="versions, BLAS, backends, GPU and data paths",
+                       description="Print minicnn's version, Python, NumPy and its BLAS, "
+                       "numba, the active backend and which code runs each hot loop "
+                       "(numba kernels or the NumPy reference), CuPy/CUDA/GPU, and the "
+                       "data search path.")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("demo", help="LeNet-5 on Fashion-MNIST in a few minutes",

@@ -2,6 +2,8 @@
 
     >>> import minicnn
     >>> report = minicnn.info()        # prints one line per item, returns a dict
+    minicnn            0.1.0
+    python             3.11.7
     numpy              2.1.3
     BLAS               openblas 0.3.27 (architecture Haswell, 2 threads, pthreads)
     OPENBLAS_CORETYPE  not set
@@ -9,6 +11,9 @@
     cupy               not installed
     CUDA runtime       not installed (needs CuPy)
     ...
+    backend            numba
+    CPU ops run by     numba: all 18 hot loops (conv2d_forward, im2col, ...)
+    data search path   /root/.cache/minicnn, /usr/share/datasets
 
 Every item is present in the dict and on screen; what is missing says so
 ("not installed", "no GPU: <reason>") instead of raising. Nothing here
@@ -23,7 +28,11 @@ import sys
 
 import numpy
 
-__all__ = ["info"]
+from minicnn.backend import get_backend, kernel_names, kernel_owner
+from minicnn.data.datasets import search_roots
+from minicnn.version import __version__
+
+__all__ = ["info", "ops_by_owner", "backend_line"]
 
 NOT_INSTALLED = "not installed"
 
@@ -116,26 +125,60 @@ def _gpu() -> dict:
     return report
 
 
+def ops_by_owner() -> dict:
+    """Who runs each hot loop on CPU (NumPy) arrays under the active backend:
+    ``{'numba': [op, ...], 'numpy': [op, ...]}``, 'numpy' meaning the reference
+    code in minicnn/functional (what ``minicnn.use_backend('numpy')`` selects)."""
+    try:
+        ops = kernel_names("numba")
+    except Exception:  # numba missing or broken: every op runs the reference
+        ops = []
+    owners = {}
+    for op in ops:
+        owners.setdefault(kernel_owner(op, like=numpy.zeros(1)), []).append(op)
+    return owners
+
+
+def _owners_line(owners: dict) -> str:
+    if not owners:
+        return "numpy reference (minicnn/functional): every op (numba is not installed)"
+    parts = []
+    for owner, ops in sorted(owners.items()):
+        label = "numpy reference (minicnn/functional)" if owner == "numpy" else owner
+        shown = ", ".join(ops[:3]) + (", ..." if len(ops) > 3 else "")
+        parts.append(f"{label}: {len(ops)} hot loops ({shown})")
+    return "; ".join(parts)
+
+
+def backend_line() -> str:
+    """One line saying which code runs the hot loops (the first line of ``train``)."""
+    return f"backend {get_backend()}: {_owners_line(ops_by_owner())}"
+
+
 def info(file=None) -> dict:
     """Print the environment minicnn runs in, one item a line, and return it as a dict.
 
-    Keys: python, numpy, blas (a dict: internal_api, version, architecture,
-    threads, threading_layer), OPENBLAS_CORETYPE, numba, backend, cupy,
-    cuda_runtime, cuda_driver, gpu, gpu_memory.
+    Keys: minicnn, python, numpy, blas (a dict: internal_api, version,
+    architecture, threads, threading_layer), OPENBLAS_CORETYPE, numba, backend,
+    cpu_ops (``ops_by_owner()``: who runs which hot loop on CPU arrays), cupy,
+    cuda_runtime, cuda_driver, gpu, gpu_memory, data_search_path (a list).
     """
-    from minicnn.backend import get_backend
     report = {
+        "minicnn": __version__,
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "blas": _blas(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "not set"),
         "numba": _version("numba"),
         "backend": get_backend(),
+        "cpu_ops": ops_by_owner(),
     }
     report.update(_gpu())
+    report["data_search_path"] = search_roots()
     blas = report["blas"]
     threads = "? threads" if blas["threads"] is None else f"{blas['threads']} threads"
     lines = [
+        ("minicnn", report["minicnn"]),
         ("python", report["python"]),
         ("numpy", report["numpy"]),
         ("BLAS", f"{blas['internal_api']} {blas['version']} (architecture "
@@ -143,11 +186,13 @@ def info(file=None) -> dict:
         ("OPENBLAS_CORETYPE", report["OPENBLAS_CORETYPE"]),
         ("numba", report["numba"]),
         ("backend", report["backend"]),
+        ("CPU ops run by", _owners_line(report["cpu_ops"])),
         ("cupy", report["cupy"]),
         ("CUDA runtime", report["cuda_runtime"]),
         ("CUDA driver", report["cuda_driver"]),
         ("GPU", report["gpu"]),
         ("GPU memory", report["gpu_memory"]),
+        ("data search path", ", ".join(report["data_search_path"])),
     ]
     out = sys.stdout if file is None else file
     for label, value in lines:

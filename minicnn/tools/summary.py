@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy
 
+from minicnn import nn
 from minicnn.autograd import Tensor, no_grad
 from minicnn.backend import get_array_module
 
@@ -114,7 +115,6 @@ def count_parameters(module, recurse: bool = True) -> tuple[int, int, int]:
 
 def layer_macs(module, output_shape) -> int:
     """Multiply-accumulates of one call of a leaf ``module`` giving ``output_shape``."""
-    from minicnn import nn
     out_elements = int(numpy.prod(output_shape)) if output_shape else 0
     if isinstance(module, nn.Conv2d):
         # W: (OC, C/groups, KH, KW): each output element is a dot product of
@@ -161,7 +161,6 @@ def summary(model, input_shape, batch_size: int = 1, dtype=None, print_fn=print,
     Returns:
         ModelSummary with ``rows`` (LayerRow per leaf call) and the totals.
     """
-    from minicnn import nn
     if not isinstance(model, nn.Module):
         raise TypeError(f"summary: model must be a minicnn.nn.Module, got "
                         f"{type(model).__name__}")

@@ -13,6 +13,7 @@ import pytest
 
 import minicnn
 from minicnn.backend import BackendUnavailableError, check_backend, kernel
+from minicnn.settings import settings
 
 backend_module = sys.modules["minicnn.backend"]
 README = Path(__file__).resolve().parents[2] / "kernels" / "README.md"
@@ -93,12 +94,12 @@ def test_tensor_to_cuda_without_cupy_is_one_line(monkeypatch):
 
 def test_working_fake_gpu_selects_cuda_and_registers_the_whole_contract(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy(lambda: 1, lambda: (12, 4)))
-    before = backend_module._state["name"]
+    before = settings.backend
     try:
         minicnn.set_backend("cuda")
         assert minicnn.get_backend() == "cuda"
     finally:
-        backend_module._state["name"] = before
+        settings.backend = before
     from minicnn.kernels import cuda
     names = contract_names()
     assert len(names) == 18
@@ -115,6 +116,20 @@ def test_numpy_data_never_runs_cuda_kernels(monkeypatch):
     """Under the cuda backend, NumPy data still runs the CPU reference."""
     def reference(x):
         return x
-    monkeypatch.setitem(backend_module._state, "name", "cuda")
+    monkeypatch.setattr(settings, "backend", "cuda")
     import minicnn.kernels.cuda  # noqa: F401  (registers the cuda kernels)
     assert kernel("relu_forward", reference, like=numpy.zeros(2)) is reference
+
+
+def test_numpy_backend_runs_the_reference_on_gpu_data_too(monkeypatch):
+    """'numpy' means the reference code on any device (minicnn/settings.py)."""
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy(lambda: 1, lambda: (12, 4)))
+    import minicnn.kernels.cuda  # noqa: F401  (registers the cuda kernels)
+
+    def reference(x):
+        return x
+    like = numpy.zeros(3).view(FakeCupyArray)
+    monkeypatch.setattr(settings, "backend", "numpy")
+    assert kernel("relu_forward", reference, like=like) is reference
+    monkeypatch.setattr(settings, "backend", "numba")
+    assert kernel("relu_forward", reference, like=like) is not reference

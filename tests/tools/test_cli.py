@@ -1,7 +1,6 @@
 """The minicnn command line end to end on tiny data, in-process through main(argv), and
 the one-line errors."""
 import gzip
-import importlib
 import json
 import os
 import subprocess
@@ -12,6 +11,7 @@ import pytest
 
 from minicnn.data import datasets
 from minicnn.data.datasets import idx_bytes
+from minicnn.settings import settings
 from minicnn.tools import cli
 
 COMMANDS = ["train", "eval", "predict", "summary", "gradcheck", "visualize", "info", "demo"]
@@ -20,10 +20,9 @@ COMMANDS = ["train", "eval", "predict", "summary", "gradcheck", "visualize", "in
 @pytest.fixture(autouse=True)
 def keep_backend():
     """main() applies --backend to the process; give the next test the backend it had."""
-    backend = importlib.import_module("minicnn.backend")  # the module, not minicnn.use_backend()
-    previous = backend._state["name"]
+    previous = settings.backend
     yield
-    backend._state["name"] = previous
+    settings.backend = previous
 
 
 @pytest.fixture
@@ -189,9 +188,12 @@ def test_gradcheck_one_op(capsys):
     assert out.count("conv2d ") == 3 and "worst relative error" in out
 
 
-def test_info(capsys):
+def test_info_prints_what_its_help_promises(capsys):
     code, out, err = run(["info"], capsys)
-    assert code == 0, err and out.strip()
+    assert code == 0, err
+    for promised in ("minicnn", "numpy", "BLAS", "backend", "CPU ops run by", "GPU",
+                     "data search path"):
+        assert f"\n{promised} " in "\n" + out, promised
 
 
 def test_demo_on_tiny_fashion(env, capsys):

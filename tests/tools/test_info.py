@@ -5,10 +5,13 @@ import sys
 import types
 
 import numpy
+import pytest
+
+import minicnn
 
 info_module = importlib.import_module("minicnn.tools.info")
 
-KEYS = {"python", "numpy", "blas", "OPENBLAS_CORETYPE", "numba", "backend", "cupy",
+KEYS = {"minicnn", "python", "numpy", "blas", "cpu_ops", "data_search_path", "OPENBLAS_CORETYPE", "numba", "backend", "cupy",
         "cuda_runtime", "cuda_driver", "gpu", "gpu_memory"}
 
 
@@ -70,3 +73,24 @@ def test_report_with_a_gpu(monkeypatch):
     assert report["gpu"] == "NVIDIA H100 80GB HBM3"
     assert report["gpu_memory"] == "85.0 GiB"
     assert "GPU memory         85.0 GiB" in lines
+
+
+def test_report_names_the_version_the_data_path_and_who_runs_each_op(capsys):
+    report = minicnn.info()
+    out = capsys.readouterr().out
+    assert report["minicnn"] == minicnn.__version__
+    assert out.startswith(f"minicnn            {minicnn.__version__}\n")
+    assert "data search path" in out and report["data_search_path"][0] in out
+    with minicnn.use_backend("numpy"):
+        assert set(minicnn.info(file=io.StringIO())["cpu_ops"]) <= {"numpy"}
+
+
+def test_the_numba_backend_owns_every_registered_cpu_kernel():
+    pytest.importorskip("numba")
+    from minicnn.tools.info import backend_line, ops_by_owner
+    with minicnn.use_backend("numba"):
+        owners = ops_by_owner()
+        assert list(owners) == ["numba"] and "conv2d_forward" in owners["numba"]
+        assert backend_line().startswith("backend numba: numba: ")
+    with minicnn.use_backend("numpy"):
+        assert "numpy reference (minicnn/functional)" in backend_line()
