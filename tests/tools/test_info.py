@@ -11,7 +11,8 @@ import minicnn
 
 info_module = importlib.import_module("minicnn.tools.info")
 
-KEYS = {"minicnn", "python", "numpy", "blas", "cpu_ops", "data_search_path", "OPENBLAS_CORETYPE", "numba", "backend", "cupy",
+KEYS = {"minicnn", "python", "numpy", "blas", "cpu_ops", "data_search_path",
+        "OPENBLAS_CORETYPE", "numba", "backend", "cupy",
         "cuda_runtime", "cuda_driver", "gpu", "gpu_memory"}
 
 
@@ -39,7 +40,7 @@ def test_report_without_cupy(monkeypatch):
     assert report["OPENBLAS_CORETYPE"] == "Haswell"
     assert report["cupy"] == "not installed"
     assert report["gpu"].startswith("no GPU: ")
-    assert len(lines) == 11
+    assert len(lines) == 14
     assert any(line.startswith("BLAS") and report["blas"]["internal_api"] in line
                for line in lines)
     assert "GPU                no GPU: CuPy is not installed" in lines
