@@ -615,7 +615,13 @@ def to(x, target):
         if target == x.device:
             return x
         return to_device(x, target)
-    return cast(x, target)
+    try:
+        dtype = numpy.dtype(target)
+    except TypeError:
+        raise ValueError(
+            f"to: unknown target {target!r}; expected 'cpu', 'cuda' (the GPU) or a dtype "
+            "such as numpy.float32") from None
+    return cast(x, dtype)
 
 
 # ------------------------------------------------------- comparisons (no grad)

@@ -275,8 +275,12 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if kind == "f":
         target = as_tensor(target, like=input)
         if target.shape != input.shape:
-            raise ValueError(f"{op}: probability targets must have the input's shape "
-                             f"{input.shape}, got {target.shape}")
+            hint = ""
+            if input.ndim >= 2 and target.shape == input.shape[:1] + input.shape[2:]:
+                hint = ("; these look like class labels stored as floats: convert them "
+                        "with labels.astype(numpy.int64)")
+            raise ValueError(f"{op}: float targets are class probabilities and must have "
+                             f"the input's shape {input.shape}, got {target.shape}{hint}")
         t_rows, _ = _to_rows(op, target)
         loss = SoftTargetCrossEntropy(w, reduction, float(label_smoothing))(rows, t_rows)
     elif kind in "iu":

@@ -81,8 +81,12 @@ def check_input(layer: str, x, ndims, channels: int | None = None, channel_dim: 
         layouts = " or ".join(f"{n}-D {layout}" for n, layout in ndims.items())
         raise ValueError(f"{layer}: expected {layouts} input, got shape {x.shape}")
     if channels is not None and x.shape[channel_dim] != channels:
+        hint = ""
+        if x.ndim == 4 and channel_dim == 1 and x.shape[-1] == channels:
+            hint = ("; images are (N, C, H, W) here and this looks like (N, H, W, C): "
+                    "use x.permute(0, 3, 1, 2)")
         raise ValueError(f"{layer}: expected input with {channels} {what}, "
-                         f"got shape {x.shape}")
+                         f"got shape {x.shape}{hint}")
     return check_dtype(layer, x, dtype)
 
 

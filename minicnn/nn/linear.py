@@ -51,8 +51,12 @@ class Linear(Module):
     def forward(self, x):
         x = U.as_input(repr(self), x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
+            hint = ""
+            if x.ndim > 2 and math.prod(x.shape[1:]) == self.in_features:
+                hint = (f"; to flatten each sample to {self.in_features} features put "
+                        "nn.Flatten() before this layer")
             raise ValueError(f"{self!r}: expected input of shape (*, {self.in_features}), "
-                             f"got shape {x.shape}")
+                             f"got shape {x.shape}{hint}")
         U.check_dtype(repr(self), x, self.weight.dtype)
         return F.linear(x, self.weight, self.bias)
 

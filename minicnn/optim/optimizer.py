@@ -89,10 +89,14 @@ class Optimizer:
         self.state = defaultdict(dict)  # parameter -> its state dict
         self.param_groups: list[dict] = []
 
+        if hasattr(params, "parameters") and callable(params.parameters):
+            raise TypeError(
+                f"{type(self).__name__}: params should be an iterable of Tensors, but got "
+                f"the module {type(params).__name__}; pass model.parameters()")
         if isinstance(params, Tensor) or isinstance(params, dict):
             raise TypeError(
                 f"{type(self).__name__}: params should be an iterable of Tensors or dicts, "
-                f"but got {type(params).__name__}")
+                f"but got {type(params).__name__}; pass model.parameters() or [tensor]")
         param_groups = list(params)
         if len(param_groups) == 0:
             raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
