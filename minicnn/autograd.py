@@ -1,5 +1,6 @@
 """The autograd engine: ``Tensor``, ``Function`` and ``backward``, in one file.
 
+    >>> from minicnn import Tensor
     >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     >>> y = (x * x).sum()          # builds a graph: Mul -> Sum
     >>> y.backward()               # walks it back: dy/dx = 2x

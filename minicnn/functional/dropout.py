@@ -14,6 +14,12 @@ are copied to x's backend, so ``minicnn.manual_seed(n)`` gives the same mask
 on NumPy, Numba and CUDA. The masking loop goes through
 ``minicnn.backend.kernel('dropout_forward', ...)``; ``dropout_forward_reference``
 is the plain reference.
+
+Which code runs: with Numba installed, the default backend runs these hot
+loops from ``minicnn.kernels.cpu`` (CUDA kernels on GPU arrays), so a print or
+an edit in the references below changes nothing. To run the references, the
+code a student reads, wrap the calls in ``with minicnn.use_backend("numpy"):``;
+``minicnn info`` says which code runs each loop.
 """
 from __future__ import annotations
 

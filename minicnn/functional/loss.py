@@ -19,6 +19,12 @@ as PyTorch.
 The unweighted hot path goes through ``minicnn.backend.kernel``:
 ``softmax_cross_entropy_forward`` and ``softmax_cross_entropy_backward``, with
 the plain references below.
+
+Which code runs: with Numba installed, the default backend runs these hot
+loops from ``minicnn.kernels.cpu`` (CUDA kernels on GPU arrays), so a print or
+an edit in the references below changes nothing. To run the references, the
+code a student reads, wrap the calls in ``with minicnn.use_backend("numpy"):``;
+``minicnn info`` says which code runs each loop.
 """
 from __future__ import annotations
 
