@@ -15,7 +15,7 @@ import sys
 import pytest
 
 TUTORIAL = pathlib.Path(__file__).resolve().parents[2] / "docs" / "tutorial"
-SOLUTIONS = sorted((TUTORIAL / "solutions").glob("*.py"))
+SOLUTIONS = sorted((TUTORIAL / "solutions").glob("ch*.py"))   # _*.py are shared helpers
 CHAPTERS = sorted(TUTORIAL.glob("[0-9][0-9]_*.md"))
 
 

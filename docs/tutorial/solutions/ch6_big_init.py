@@ -1,9 +1,10 @@
 """Chapter 6, exercise 1: weights 10x too large give an initial loss far above ln 10."""
 import math
 
+from _ch6_common import load_subset, make_lenet5, to_tensor
+
 import minicnn
 import minicnn.functional as F
-from _ch6_common import load_subset, make_lenet5, to_tensor
 
 minicnn.manual_seed(0)
 images, labels = load_subset(500)

@@ -1,10 +1,10 @@
 """Chapter 6, exercise 3: the update/weight ratio is proportional to the learning rate;
 which rate puts the first convolution at the rule-of-thumb 1e-3?"""
 import numpy as np
+from _ch6_common import load_subset, make_lenet5, to_tensor
 
 import minicnn
 import minicnn.functional as F
-from _ch6_common import load_subset, make_lenet5, to_tensor
 
 images, labels = load_subset(32)
 x = to_tensor(images, images)

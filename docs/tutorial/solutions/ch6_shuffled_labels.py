@@ -2,11 +2,11 @@
 import math
 
 import numpy as np
+from _ch6_common import load_subset, make_lenet5, to_tensor
 
 import minicnn
 import minicnn.functional as F
 from minicnn import optim
-from _ch6_common import load_subset, make_lenet5, to_tensor
 
 minicnn.manual_seed(0)
 rng = np.random.default_rng(0)
