@@ -55,7 +55,8 @@ class Block:
 
     @property
     def name(self) -> str:
-        return f"{self.path.relative_to(ROOT).as_posix()}:{self.line}"
+        where = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{where.as_posix()}:{self.line}"
 
 
 def extract_blocks(path: pathlib.Path, text: str | None = None) -> list[Block]:
@@ -100,8 +101,9 @@ class BlockRunner:
     run first runs them, and a block asked for again gets a fresh process.
     """
 
-    def __init__(self, blocks: list[Block], workdir: pathlib.Path):
-        self.blocks, self.workdir = blocks, workdir
+    def __init__(self, blocks: list[Block], workdir: pathlib.Path,
+                 timeout_s: float = BLOCK_TIMEOUT_S):
+        self.blocks, self.workdir, self.timeout_s = blocks, workdir, timeout_s
         self.process = None
         self.started = False
         self.done = 0                   # blocks[:done] have been dealt with in this process
@@ -140,7 +142,7 @@ class BlockRunner:
         start = self.log_path.stat().st_size
         request = {"path": str(block.path), "line": block.line, "source": block.source}
         os.write(self.request_write, json.dumps(request).encode() + b"\n")
-        ready, _, _ = select.select([self.reply_read], [], [], BLOCK_TIMEOUT_S)
+        ready, _, _ = select.select([self.reply_read], [], [], self.timeout_s)
         reply = b""
         while ready and not reply.endswith(b"\n"):
             chunk = os.read(self.reply_read, 65536)
@@ -152,7 +154,7 @@ class BlockRunner:
             exit_code = self.process.poll()
             self.close()
             if not ready:
-                return False, f"{output}\ntimed out after {BLOCK_TIMEOUT_S} s"
+                return False, f"{output}\ntimed out after {self.timeout_s} s"
             return False, f"{output}\nthe Python process died (exit code {exit_code})"
         answer = json.loads(reply)
         if answer["ok"]:
@@ -219,3 +221,82 @@ def test_block_runs(runners, path, index, block):
         pytest.skip(f"continues {runner.failed.name}, which failed")
     pytest.fail(f"{block.name}: this example fails as written.\n{tail(report)}",
                 pytrace=False)
+
+
+# The checker itself: extraction rules and the runner's behaviour on small files.
+
+SAMPLE = """# Title
+
+```python
+a = 2
+```
+
+<!-- illustrative: needs a GPU -->
+```python
+a = gpu_only()
+```
+
+```bash
+echo not python
+```
+
+1. In a list:
+
+   ```py
+   if a:
+       b = a * 21
+   ```
+
+~~~~python
+text = \"\"\"
+```
+\"\"\"
+~~~~
+"""
+
+
+def test_extract_blocks_follows_the_rules(tmp_path):
+    blocks = extract_blocks(tmp_path / "sample.md", SAMPLE)
+    assert [(b.line, b.illustrative) for b in blocks] == [
+        (3, None), (8, "needs a GPU"), (18, None), (23, None)]
+    assert blocks[0].source == "a = 2\n"
+    assert blocks[2].source == "if a:\n    b = a * 21\n"      # list indentation removed
+    assert blocks[3].source == 'text = """\n```\n"""\n'       # a shorter fence does not close
+    assert blocks[0].name == f"{(tmp_path / 'sample.md').as_posix()}:3"
+
+
+def test_runner_shares_a_namespace_and_names_the_failing_line(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("```python\na = 2\n```\n```python\nprint(a * 21)\n```\n"
+                   "```python\nb = 1\nc = b / 0\n```\n```python\nprint(a)\n```\n")
+    blocks = extract_blocks(doc)
+    runner = BlockRunner(blocks, tmp_path / "work")
+    try:
+        assert runner.run(0) == (True, "")
+        ok, output = runner.run(1)
+        assert ok and output.strip() == "42"
+        ok, report = runner.run(2)
+        assert not ok and runner.failed == blocks[2]
+        assert f'File "{doc}", line 9' in report and "c = b / 0" in report
+        assert report.rstrip().endswith("ZeroDivisionError: division by zero")
+        assert runner.run(3) == (False, "")                 # continues the failed block
+        assert runner.run(1)[0]                             # asked again: a fresh process
+        assert (tmp_path / "work").is_dir()                 # the blocks ran there
+    finally:
+        runner.close()
+
+
+def test_runner_runs_skipped_predecessors_first_and_times_out(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("```python\nimport time\n```\n<!-- illustrative: slow -->\n"
+                   "```python\nraise SystemExit(1)\n```\n```python\ntime.sleep(60)\n```\n")
+    runner = BlockRunner(extract_blocks(doc), tmp_path / "work", timeout_s=1)
+    try:
+        ok, report = runner.run(2)                          # block 0 runs first, 1 does not
+        assert not ok and "timed out after 1 s" in report
+    finally:
+        runner.close()
+
+
+def test_the_readme_has_examples():
+    assert any(path.name == "README.md" for path, _, _ in BLOCKS)
