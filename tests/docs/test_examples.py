@@ -202,7 +202,9 @@ def runners():
         def get(path: pathlib.Path) -> BlockRunner:
             if path not in made:
                 blocks = extract_blocks(path)
-                made[path] = BlockRunner(blocks, pathlib.Path(tmp) / path.stem)
+                # README.md and docs/README.md get different folders
+                folder = path.relative_to(ROOT).as_posix().replace("/", "__")
+                made[path] = BlockRunner(blocks, pathlib.Path(tmp) / folder)
             return made[path]
         yield get
         for runner in made.values():
