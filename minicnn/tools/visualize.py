@@ -5,8 +5,8 @@
 
 writes ``input.png``, ``filters.png`` (the first Conv2d's kernels, one tile
 each, RGB when they have 3 input channels) and ``features_NN_<layer>.png`` (up
-to 32 channels of each layer's output for the image), the pictures the seeds
-show to explain what a convolution learns. Without an image, scikit-learn's
+to 32 channels of each layer's output for the image), the pictures CNN
+tutorials show to explain what a convolution learns. Without an image, scikit-learn's
 sample photo ``china.jpg`` is used.
 """
 from __future__ import annotations
