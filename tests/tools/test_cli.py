@@ -167,7 +167,7 @@ def test_summary(capsys):
 
 @pytest.mark.parametrize("argv,total", [
     (["alexnet", "--variant", "paper"], "60,965,224"),           # the builder's 1000 classes
-    (["vgg16", "--input-shape", "3,32,32"], "34,006,948"),       # the Keras CIFAR-100 tutorial's VGG-16
+    (["vgg16", "--input-shape", "3,32,32"], "34,006,948"),       # the Keras CIFAR-100 VGG-16
     (["vgg16", "--input-shape", "3,32,32", "--num-classes", "10"], "33,638,218"),
 ])
 def test_summary_builds_each_model_with_its_own_defaults(argv, total, capsys):
