@@ -19,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # A module may import modules of its own rank or lower (longest prefix wins).
 RANKS = {
-    "minicnn.settings": 0, "minicnn.runtime": 0,
+    "minicnn.settings": 0, "minicnn.runtime": 0, "minicnn.version": 0,
     "minicnn.backend": 1, "minicnn.rng": 1,
     "minicnn.autograd": 2,
     "minicnn.ops": 3,
