@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import os
 import sys
 
@@ -200,6 +201,18 @@ def load_function(spec: str):
     return fn, companion if callable(companion) else None
 
 
+def _check_arity(fn, name, count, source):
+    """A one-line error when ``fn`` cannot take ``count`` positional inputs."""
+    try:
+        inspect.signature(fn).bind(*range(count))
+    except TypeError:
+        raise GradcheckUsageError(
+            f"{name}{inspect.signature(fn)} cannot take the {count} input(s) given by "
+            f"{source}; give one input per argument") from None
+    except ValueError:  # no signature to read (a builtin): let the call decide
+        pass
+
+
 def check_file(spec: str, shapes=None, seed: int = 0, eps: float = DEFAULT_EPS,
                rtol: float | None = None):
     """``gradcheck`` of the function named by ``spec`` ('file.py:function').
@@ -224,6 +237,7 @@ def check_file(spec: str, shapes=None, seed: int = 0, eps: float = DEFAULT_EPS,
             f"{path} has no {name}_inputs() or function_inputs() to draw the inputs of "
             f"{name}; define one returning a list of float64 Tensors, or pass --shape "
             "once per input (e.g. --shape 2,3 --shape 3)")
+    _check_arity(fn, name, len(inputs), "--shape" if shapes else companion.__name__ + "()")
     return gradcheck(fn, inputs, eps=eps, rtol=rtol, raise_on_failure=False, seed=seed)
 
 
