@@ -44,7 +44,7 @@ differences, O(eps^2), and their rounding error, O(1e-16 / eps). Kinks are the c
 avoid: draw inputs away from them, as the op suite does.
 
 float32 inputs are checked too, with a warning: x +- eps is rounded to
-float32's 7 significant digits and f(x + eps) - f(x - eps) cancels most of
+float32's 6 significant digits and f(x + eps) - f(x - eps) cancels most of
 the rest, so errors near 1e-2 are normal there (the classic lesson).
 
 ``gradcheck_graph(output)`` checks every node of a recorded graph (a whole
@@ -466,7 +466,7 @@ class GraphCheckResult(list):
         else:
             lines.append(f"first failure: node {failure.position}, {failure.op} (output "
                          f"{failure.output_shape}), max relative error "
-                         f"{failure.max_rel_error:.3g} > {self.rtol:.0e}")
+                         f"{failure.max_rel_error:.2e} > {self.rtol:.0e}")
         return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ import os
 import sys
 import time
 
+from minicnn.rng import manual_seed
 from minicnn.tools import gradcheck_suite
 
 __all__ = ["main", "build_parser", "build_model", "CommandError"]
@@ -427,6 +428,7 @@ def cmd_gradcheck(args) -> int:
                                "minicnn gradcheck lenet5 --localize")
         C, H, W = _parse_shape(args.input_shape) if args.input_shape else \
             _default_shape(target)
+        manual_seed(args.seed)  # the same weights, and so the same table, every run
         model, key, variant = build_model(target, None, C, H, args.variant)
         report = gradcheck_suite.localize(model, (C, H, W), seed=args.seed)
         print(f"{key}{'-' + variant if variant else ''}: every node of one float64 forward "
