@@ -15,17 +15,19 @@ perturbation leaves unchanged add no rounding noise.
 How an element is judged
 ------------------------
 The error of one element is CS231n's relative error, with a floor under the
-denominator scaled by the largest gradient of the same input:
+denominator scaled by the largest gradient of the check:
 
     err_i = |a_i - n_i| / max(|a_i| + |n_i|,  FLOOR * max_j (|a_j| + |n_j|))
 
-a: analytic gradient, n: numerical gradient, FLOOR = 1e-3. For every
-element whose gradient is at least 0.1 % of the input's largest, this *is*
-CS231n's number. Below that, finite differences carry an absolute rounding
-error (about 1e-16 |f| / eps) that would make a plain relative error huge for
-a gradient that is truly ~0 (1e-12 against 3e-12 reads as 0.5); the floor
-judges those elements against 0.1 % of the largest gradient instead. An input
-passes when every element has ``err_i <= rtol``; gradcheck reports the maximum.
+a: analytic gradient, n: numerical gradient, FLOOR = 1e-3, j over every
+element of every checked input (all are derivatives of the same scalar
+<G, f>). For every element whose gradient is at least 0.1 % of the largest,
+this *is* CS231n's number. Below that, finite differences carry an absolute
+rounding error (about 1e-16 |f| / eps) that would make a plain relative error
+huge for a gradient that is truly ~0 (1e-12 against 3e-12 reads as 0.5; a
+conv bias just before BatchNorm has a zero gradient); the floor judges those
+elements against 0.1 % of the largest gradient instead. An input passes when
+every element has ``err_i <= rtol``; gradcheck reports the maximum.
 
 The scale (CS231n), for float64 and a smooth function:
 
@@ -84,8 +86,9 @@ def relative_error(a, n, scale=None):
 
         err_i = |a_i - n_i| / max(|a_i| + |n_i|, FLOOR * scale)
 
-    ``scale`` defaults to max_j (|a_j| + |n_j|) over the arrays given; where
-    a_i and n_i are both 0 the error is 0. For elements at least FLOOR of the
+    ``scale`` defaults to max_j (|a_j| + |n_j|) over the arrays given
+    (gradcheck passes the largest over all its inputs); where a_i and n_i are
+    both 0 the error is 0. For elements at least FLOOR of the
     largest this is CS231n's |a - n| / (|a| + |n|).
     """
     xp = get_array_module(a)
@@ -342,8 +345,8 @@ def _analytic(fn, inputs, which, seed):
             t.requires_grad, t.grad = requires_grad, grad
 
 
-def _judge(index, x, analytic, numeric, rtol) -> InputCheck:
-    err = relative_error(analytic, numeric)
+def _judge(index, x, analytic, numeric, rtol, scale) -> InputCheck:
+    err = relative_error(analytic, numeric, scale)
     flat = int(err.argmax()) if err.size else 0
     worst = tuple(int(i) for i in numpy.unravel_index(flat, x.shape)) if err.size else None
     return InputCheck(
@@ -390,10 +393,11 @@ def gradcheck(fn, inputs, eps: float = DEFAULT_EPS, rtol: float | None = None,
     analytic, weight = _analytic(fn, tensors, which, seed)
     numeric = _numerical(fn, tensors, which, eps, weight)
 
+    scale = max(float((abs(analytic[i]) + abs(numeric[i])).max(initial=0.0)) for i in which)
     checks = []
     for i, t in enumerate(tensors):
         if i in which:
-            checks.append(_judge(i, t, analytic[i], numeric[i], rtol))
+            checks.append(_judge(i, t, analytic[i], numeric[i], rtol, scale))
             continue
         why = "integer, held fixed" if t.dtype.kind != "f" else "requires_grad=False"
         checks.append(InputCheck(index=i, shape=t.shape, dtype=str(t.dtype), checked=False,
@@ -550,7 +554,8 @@ def _check_node(position, node, eps, rtol, max_elements, generator, rng_state):
     gxs = f0.backward(*gys)
     gxs = gxs if isinstance(gxs, tuple) else (gxs,)
 
-    worst, n_checked, n_kinks, failed = 0.0, 0, 0, False
+    failed = False
+    samples = []  # (analytic, central, forward, backward) at the picked elements
     for i, x in enumerate(xs):
         if x.dtype.kind != "f":
             continue
@@ -566,7 +571,7 @@ def _check_node(position, node, eps, rtol, max_elements, generator, rng_state):
             failed = True
             continue
         picks = generator.choice(x.size, size=min(x.size, max_elements), replace=False)
-        analytic, central, forward, backward = [], [], [], []
+        columns = ([], [], [], [])
         for flat in picks:
             idx = tuple(int(k) for k in numpy.unravel_index(flat, x.shape))
             old = x[idx].item()
@@ -575,21 +580,24 @@ def _check_node(position, node, eps, rtol, max_elements, generator, rng_state):
             x[idx] = old - eps
             _, minus = _replay(node, xs, rng_state)
             x[idx] = old
-            analytic.append(float(a[idx]))
-            central.append(_contract(gys, plus, minus) / (2 * eps))
-            forward.append(_contract(gys, plus, y0) / eps)
-            backward.append(_contract(gys, y0, minus) / eps)
-        analytic, central = numpy.array(analytic), numpy.array(central)
-        forward, backward = numpy.array(forward), numpy.array(backward)
-        scale = max(float((numpy.abs(analytic) + numpy.abs(central)).max()),
-                    2 * float(abs(a).max()))
+            columns[0].append(float(a[idx]))
+            columns[1].append(_contract(gys, plus, minus) / (2 * eps))
+            columns[2].append(_contract(gys, plus, y0) / eps)
+            columns[3].append(_contract(gys, y0, minus) / eps)
+        samples.append([numpy.array(c) for c in columns] + [2 * float(abs(a).max())])
+
+    # the floor's scale: the largest gradient over the node's inputs, as in gradcheck
+    scale = max([max(float((abs(s[0]) + abs(s[1])).max()), s[4]) for s in samples],
+                default=0.0)
+    worst, n_checked, n_kinks = 0.0, 0, 0
+    for analytic, central, forward, backward, _ in samples:
         err = relative_error(analytic, central, scale)
         # A kink (ReLU at 0, a max-pool tie): the one-sided differences disagree
         # and the analytic gradient is one of them, a valid one-sided derivative.
         at_kink = ((err > rtol) & (relative_error(forward, backward, scale) > rtol)
                    & (numpy.minimum(relative_error(analytic, forward, scale),
                                     relative_error(analytic, backward, scale)) <= rtol))
-        n_checked += len(picks)
+        n_checked += len(err)
         n_kinks += int(at_kink.sum())
         judged = err[~at_kink]
         if judged.size:

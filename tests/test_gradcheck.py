@@ -343,3 +343,18 @@ def test_gradcheck_graph_errors():
         minicnn.gradcheck_graph(y)
     with pytest.raises(ValueError, match="no recorded graph"):
         minicnn.gradcheck_graph(Tensor(numpy.ones(2)))
+
+
+def test_an_input_whose_true_gradient_is_zero_passes(rng):
+    """A conv bias just before BatchNorm: the mean subtraction cancels it, so its
+    numerical gradient is rounding noise (~1e-12), judged against the floor set by
+    the other inputs' gradients (CS231n's plain formula reads ~1 there)."""
+    x = Tensor(rng.standard_normal((2, 2, 3, 3)))
+    W = Tensor(rng.standard_normal((2, 2, 3, 3)))
+    b = Tensor(rng.standard_normal(2))
+
+    def fn(x, W, b):
+        return F.batch_norm(F.conv2d(x, W, b, padding=1), None, None, training=True)
+    result = minicnn.gradcheck(fn, [x, W, b])
+    assert abs(result.inputs[2].numerical) < 1e-9
+    assert result.inputs[2].max_rel_error <= DEFAULT_RTOL
