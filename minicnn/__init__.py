@@ -25,7 +25,13 @@ from minicnn.backend import (
     set_workspace,
     use_backend,
 )
-from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
+from minicnn.gradcheck import (
+    GradcheckError,
+    GradcheckResult,
+    gradcheck,
+    gradcheck_graph,
+    numerical_grad,
+)
 from minicnn.rng import manual_seed
 from minicnn.runtime.malloc import retain_freed_memory
 from minicnn.serialization import load, save
@@ -37,6 +43,7 @@ __all__ = [
     "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled",
     "set_backend", "get_backend", "use_backend", "get_array_module", "BackendUnavailableError",
     "set_workspace", "get_workspace", "manual_seed", "save", "load", "info", "summary",
-    "numerical_grad", "gradcheck", "GradcheckError", "functional", "nn", "optim",
+    "numerical_grad", "gradcheck", "GradcheckError", "GradcheckResult", "gradcheck_graph",
+    "functional", "nn", "optim",
     "retain_freed_memory", "__version__",
 ]

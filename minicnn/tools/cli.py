@@ -22,6 +22,9 @@ import os
 import sys
 import time
 
+from minicnn.rng import manual_seed
+from minicnn.tools import gradcheck_suite
+
 __all__ = ["main", "build_parser", "build_model", "CommandError"]
 
 DATASET_CHOICES = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits")
@@ -405,14 +408,51 @@ def _default_shape(name: str) -> tuple:
 
 
 # ------------------------------------------------------------------ gradcheck
+def _parse_dims(text: str) -> tuple:
+    """'2,3' -> (2, 3): the shape of one input given by --shape."""
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise CommandError(f"bad --shape {text!r}; expected positive ints such as 2,3") \
+            from None
+    if min(shape) < 1:
+        raise CommandError(f"bad --shape {text!r}; every size must be positive")
+    return shape
+
+
 def cmd_gradcheck(args) -> int:
-    from minicnn.tools.gradcheck_suite import OPS, format_table, run_suite
-    names = list(OPS) if args.op in (None, "all") else [args.op]
-    for name in names:
-        if name not in OPS:
-            raise CommandError(f"unknown op {name!r}; choose one of: all, {', '.join(OPS)}")
-    rows = run_suite(names, seed=args.seed)
-    print(format_table(rows))
+    target = args.target
+    if args.localize:
+        if target == "all" or target.endswith(".py") or ".py:" in target:
+            raise CommandError("--localize checks a zoo model: give its name, e.g. "
+                               "minicnn gradcheck lenet5 --localize")
+        C, H, W = _parse_shape(args.input_shape) if args.input_shape else \
+            _default_shape(target)
+        manual_seed(args.seed)  # the same weights, and so the same table, every run
+        model, key, variant = build_model(target, None, C, H, args.variant)
+        report = gradcheck_suite.localize(model, (C, H, W), seed=args.seed)
+        print(f"{key}{'-' + variant if variant else ''}: every node of one float64 forward "
+              f"(batch 2 of {C}x{H}x{W}, training mode, cross-entropy loss)")
+        print(report)
+        failure = report.first_failure
+        if failure is not None:
+            print(f"first wrong backward: node {failure.position}, {failure.op}",
+                  file=sys.stderr)
+            return 1
+        return 0
+    if target.endswith(".py") or ".py:" in target:
+        shapes = [_parse_dims(text) for text in args.shape or []]
+        result = gradcheck_suite.check_file(target, shapes, seed=args.seed)
+        print(result)
+        if not result.passed:
+            print(result.failure_line(), file=sys.stderr)
+            return 1
+        return 0
+    if args.shape:
+        raise CommandError("--shape gives the inputs of FILE.py:FUNCTION, not of an op")
+    names = list(gradcheck_suite.OPS) if target == "all" else [target]
+    rows = gradcheck_suite.run_suite(names, seed=args.seed)
+    print(gradcheck_suite.format_table(rows))
     failed = [r for r in rows if not r["passed"]]
     if failed:
         print(f"{len(failed)} of {len(rows)} checks failed: "
@@ -627,10 +667,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the model's own (1000 for the ImageNet models)")
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("gradcheck", help="finite-difference check of every op's backward",
-                       description="Compare each op's analytic gradient with central "
-                       "differences in float64 and print CS231n's relative error per input.")
-    p.add_argument("op", nargs="?", default="all", metavar="OP", help="an op name, or all")
+    p = sub.add_parser(
+        "gradcheck", help="finite-difference check of backward: ops, your function, a model",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare analytic gradients (backward) with central differences in "
+        "float64\nand print the relative error per input (minicnn.gradcheck's rule and "
+        "threshold).\n\n"
+        "  minicnn gradcheck all                      every op below\n"
+        "  minicnn gradcheck conv2d                   one op\n"
+        "  minicnn gradcheck my_layers.py:my_relu     your function of float64 Tensors;\n"
+        "      inputs from my_relu_inputs() or function_inputs() in the same file,\n"
+        "      or from --shape, once per input (--shape 2,3 --shape 3)\n"
+        "  minicnn gradcheck lenet5 --localize        every node of a zoo model's graph;\n"
+        "      names the first node whose backward is wrong",
+        epilog="ops: " + ", ".join(gradcheck_suite.OPS))
+    p.add_argument("target", nargs="?", default="all", metavar="OP|FILE.py:FUNCTION|MODEL",
+                   help="an op (see the list below) or all; a function in your file; "
+                   "a zoo model with --localize")
+    p.add_argument("--shape", action="append", metavar="D1,D2,...",
+                   help="the shape of one input of FILE.py:FUNCTION (repeat per input)")
+    p.add_argument("--localize", action="store_true",
+                   help="check every node of MODEL's graph (float64, batch 2)")
+    p.add_argument("--input-shape", metavar="C,H,W",
+                   help="with --localize: the image shape (default: the model's own)")
+    p.add_argument("--variant", help="with --localize: the model's variant (lenet5: modern)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_gradcheck)
 
