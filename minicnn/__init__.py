@@ -25,7 +25,7 @@ from minicnn.backend import (
     set_workspace,
     use_backend,
 )
-from minicnn.gradcheck import (
+from minicnn.gradient_check import (
     GradcheckError,
     GradcheckResult,
     gradcheck,

@@ -24,7 +24,7 @@ RANKS = {
     "minicnn.autograd": 2,
     "minicnn.ops": 3,
     "minicnn.functional": 4,
-    "minicnn.nn": 5, "minicnn.optim": 5, "minicnn.gradcheck": 5, "minicnn.testing": 5,
+    "minicnn.nn": 5, "minicnn.optim": 5, "minicnn.gradient_check": 5, "minicnn.testing": 5,
     "minicnn.serialization": 5,
     "minicnn.zoo": 6, "minicnn.data": 6,
     "minicnn.train": 7, "minicnn.distributed": 7,

@@ -27,7 +27,7 @@ import numpy
 import minicnn.functional as F
 from minicnn import rng
 from minicnn.autograd import Tensor
-from minicnn.gradcheck import DEFAULT_EPS, DEFAULT_RTOL, gradcheck, gradcheck_graph
+from minicnn.gradient_check import DEFAULT_EPS, DEFAULT_RTOL, gradcheck, gradcheck_graph
 
 __all__ = ["OPS", "run_suite", "check_op", "format_table", "op_inputs", "check_file",
            "load_function", "localize", "GradcheckUsageError"]

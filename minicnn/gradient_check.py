@@ -40,7 +40,7 @@ The scale (CS231n), for float64 and a smooth function:
 them. Both were calibrated, not guessed: with them every op of ``minicnn
 gradcheck`` passes on 50 random draws of its inputs (worst error seen: 2e-8),
 while a backward wrong by a factor 1.0002 (err 1e-4) fails by two orders of
-magnitude; tests/test_gradcheck.py holds the calibration. The step 1e-5 (not
+magnitude; tests/test_gradient_check.py holds the calibration. The step 1e-5 (not
 1e-6) is the float64 compromise between the truncation error of central
 differences, O(eps^2), and their rounding error, O(1e-16 / eps). Kinks are the caller's to
 avoid: draw inputs away from them, as the op suite does.

@@ -1,4 +1,4 @@
-"""minicnn/gradcheck.py: finite differences, the coursework result, its calibration,
+"""minicnn/gradient_check.py: finite differences, the coursework result, its calibration,
 and gradcheck_graph's node-by-node search for a wrong backward."""
 import numpy
 import pytest
@@ -8,7 +8,7 @@ import minicnn.functional as F
 from minicnn import Tensor, nn
 from minicnn.autograd import Function
 from minicnn.functional.activation import ReLUFunction
-from minicnn.gradcheck import (
+from minicnn.gradient_check import (
     DEFAULT_EPS,
     DEFAULT_RTOL,
     GradcheckResult,
