@@ -134,19 +134,24 @@ def _open_data(path: str):
     return _open_regular(path)
 
 
-def _read_exactly(stream, n: int, path: str, what: str) -> bytes:
-    """``n`` bytes from ``stream`` in chunks (never more than ``n`` are decompressed)."""
-    parts, left = [], n
+def _read(stream, n: int, path: str) -> bytes:
+    """Up to ``n`` bytes from ``stream``; a broken gzip stream is a DatasetError."""
     try:
-        while left > 0:
-            chunk = stream.read(min(left, _CHUNK))
-            if not chunk:
-                break
-            parts.append(chunk)
-            left -= len(chunk)
+        return stream.read(n)
     except (OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: unreadable gzip data ({e}); delete the file and "
                            "fetch it again") from None
+
+
+def _read_exactly(stream, n: int, path: str, what: str) -> bytes:
+    """``n`` bytes from ``stream`` in chunks (never more than ``n`` are decompressed)."""
+    parts, left = [], n
+    while left > 0:
+        chunk = _read(stream, min(left, _CHUNK), path)
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
     if left > 0:
         raise DatasetError(f"{path}: wrong length: header says {what} ({n} data bytes) but "
                            f"the file has only {n - left}")
@@ -156,11 +161,7 @@ def _read_exactly(stream, n: int, path: str, what: str) -> bytes:
 def _read_bytes(path: str, limit: int = MAX_PICKLE_BYTES) -> bytes:
     """The file's bytes, un-gzipped when gzipped, refusing more than ``limit`` bytes."""
     with _open_data(path) as stream:
-        try:
-            data = stream.read(limit + 1)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DatasetError(f"{path}: unreadable gzip data ({e}); delete the file and "
-                               "fetch it again") from None
+        data = _read(stream, limit + 1, path)
     if len(data) > limit:
         raise DatasetError(f"{path}: larger than {limit} bytes (decompressed); not a "
                            "dataset file this reader accepts")
@@ -176,11 +177,7 @@ def read_idx(path: str) -> numpy.ndarray:
     (at most ``MAX_IDX_BYTES``), which is all that is ever decompressed.
     """
     with _open_data(path) as stream:
-        try:
-            magic = stream.read(4)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DatasetError(f"{path}: unreadable gzip data ({e}); delete the file and "
-                               "fetch it again") from None
+        magic = _read(stream, 4, path)
         if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
             raise DatasetError(f"{path}: bad magic number {magic.hex() or '(empty file)'}; "
                                "not an IDX file")
@@ -188,7 +185,7 @@ def read_idx(path: str) -> numpy.ndarray:
         ndim = magic[3]
         if ndim == 0:
             raise DatasetError(f"{path}: truncated IDX header (0 dimensions)")
-        dims = stream.read(4 * ndim)
+        dims = _read(stream, 4 * ndim, path)
         if len(dims) < 4 * ndim:
             raise DatasetError(f"{path}: truncated IDX header ({4 + len(dims)} bytes, "
                                f"{ndim} dimensions)")
@@ -198,7 +195,7 @@ def read_idx(path: str) -> numpy.ndarray:
             raise DatasetError(f"{path}: header says shape {shape} ({expected} data bytes), "
                                f"more than the {MAX_IDX_BYTES} this reader accepts")
         data = _read_exactly(stream, expected, path, f"shape {shape}")
-        extra = stream.read(1)
+        extra = _read(stream, 1, path)
         if extra:
             raise DatasetError(f"{path}: wrong length: header says shape {shape} "
                                f"({expected} data bytes) but the file has more")
