@@ -16,18 +16,28 @@ usage errors, 1 for the rest); set MINICNN_DEBUG=1 to see the traceback.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import sys
-import time
 
 from minicnn.rng import manual_seed
+from minicnn.runtime.fileio import strict_json
 from minicnn.tools import gradcheck_suite
+from minicnn.train import evaluate, recipe
+from minicnn.train.recipe import (
+    DATASET_CHOICES,
+    RESUME_MAY_CHANGE,
+    RESUME_MUST_MATCH,
+    TrainConfig,
+    build_model,
+    fit,
+    load_data,
+    model_from_checkpoint,
+    resolve_model_name,
+)
+from minicnn.zoo import list_models
 
-__all__ = ["main", "build_parser", "build_model", "CommandError"]
-
-DATASET_CHOICES = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits")
+__all__ = ["main", "build_parser", "build_model", "resolve_model_name", "CommandError"]
 
 
 class CommandError(Exception):
@@ -43,80 +53,7 @@ class _Parser(argparse.ArgumentParser):
 
 # --------------------------------------------------------------------- models
 def _model_names() -> list:
-    from minicnn.zoo import list_models
     return list_models()
-
-
-def resolve_model_name(name: str, variant: str | None = None):
-    """(zoo key, variant) for ``name``, which may carry a variant ('lenet5-modern');
-    an unknown name is a one-line error listing the choices."""
-    from minicnn.zoo.registry import MODELS
-    key = name.lower()
-    for sep in ("-", ":"):
-        base, _, suffix = key.partition(sep)
-        if suffix and base in MODELS and key not in MODELS:
-            key, variant = base, variant or suffix
-    if key not in MODELS:
-        raise CommandError(f"unknown model {name!r}; choose one of: "
-                           f"{', '.join(_model_names())}")
-    return key, variant
-
-
-def build_model(name: str, num_classes: int | None, in_channels: int, input_size: int,
-                variant: str | None = None):
-    """A zoo model sized for the data: ``name`` may carry a variant, 'lenet5-modern'."""
-    from minicnn.zoo import get_model
-    from minicnn.zoo.registry import MODELS
-    key, variant = resolve_model_name(name, variant)
-    params = inspect.signature(MODELS[key]).parameters
-
-    def accepts(argument):
-        return argument in params
-
-    kwargs = {"in_channels": in_channels}
-    if num_classes is not None:  # None: the builder's own default (1000 for ImageNet)
-        kwargs["num_classes"] = num_classes
-    if accepts("input_size"):
-        kwargs["input_size"] = input_size
-    if accepts("cifar") and input_size <= 64:
-        kwargs["cifar"] = True  # the small-image head (VGG on CIFAR)
-    if variant is not None:
-        if not accepts("variant"):
-            raise CommandError(f"model {key!r} has no variants (got --variant {variant})")
-        kwargs["variant"] = variant
-    try:
-        return get_model(key, **kwargs), key, variant
-    except (ValueError, TypeError) as e:
-        raise CommandError(f"cannot build {key} for {in_channels}x{input_size}x{input_size} "
-                           f"inputs: {e}") from None
-
-
-# ----------------------------------------------------------------------- data
-def _augmentation(dataset: str, image_shape):
-    """The augmentation recipe of each dataset (applied before normalisation)."""
-    from minicnn.data import transforms as T
-    H = image_shape[1]
-    if dataset in ("cifar10", "cifar100"):
-        return [T.RandomCrop(H, padding=4), T.RandomHorizontalFlip()]
-    if dataset == "fashion-mnist":
-        return [T.RandomShift(1), T.RandomHorizontalFlip()]
-    if dataset == "mnist":
-        return [T.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=5)]
-    return [T.RandomShift(1)]  # digits: 8x8, a one-pixel shift
-
-
-def _load_data(name: str, download: bool = True):
-    from minicnn.data import load_dataset
-    if name not in DATASET_CHOICES and name.replace("_", "-") not in DATASET_CHOICES:
-        raise CommandError(f"unknown dataset {name!r}; choose one of: "
-                           f"{', '.join(DATASET_CHOICES)}")
-    return load_dataset(name, download=download)
-
-
-def _subset(images, labels, limit):
-    if limit is None:
-        return images, labels
-    return images[:limit], labels[:limit]
 
 
 # ------------------------------------------------------------------ settings
@@ -151,43 +88,6 @@ def _limit_threads(n):
     return limit_threads(1 if n is None else n)
 
 
-def _parse_schedule(spec: str | None, optimizer, epochs: int):
-    """'step:EPOCHS:GAMMA' | 'multistep:E1,E2:GAMMA' | 'exp:GAMMA' | 'plateau[:PATIENCE]'."""
-    from minicnn.optim import lr_scheduler
-    if not spec:
-        return None
-    parts = spec.split(":")
-    kind = parts[0].lower()
-    try:
-        if kind == "step" and len(parts) == 3:
-            return lr_scheduler.StepLR(optimizer, step_size=int(parts[1]),
-                                       gamma=float(parts[2]))
-        if kind == "multistep" and len(parts) == 3:
-            milestones = [int(m) for m in parts[1].split(",")]
-            return lr_scheduler.MultiStepLR(optimizer, milestones=milestones,
-                                            gamma=float(parts[2]))
-        if kind in ("exp", "exponential") and len(parts) == 2:
-            return lr_scheduler.ExponentialLR(optimizer, gamma=float(parts[1]))
-        if kind == "plateau" and len(parts) <= 2:
-            patience = int(parts[1]) if len(parts) == 2 else 2
-            return lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=patience)
-        if kind == "cosine" and len(parts) == 1:
-            return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    except ValueError as e:
-        raise CommandError(f"bad --schedule {spec!r}: {e}") from None
-    raise CommandError(f"bad --schedule {spec!r}; use step:EPOCHS:GAMMA, "
-                       "multistep:E1,E2:GAMMA, exp:GAMMA, cosine or plateau[:PATIENCE]")
-
-
-def _make_optimizer(args, params):
-    from minicnn import optim
-    lr = args.lr
-    if args.optimizer == "sgd":
-        return optim.SGD(params, lr=0.01 if lr is None else lr, momentum=args.momentum,
-                         weight_decay=args.weight_decay)
-    return optim.Adam(params, lr=1e-3 if lr is None else lr, weight_decay=args.weight_decay)
-
-
 # ---------------------------------------------------------------------- train
 def _progress_flag(args):
     if getattr(args, "progress", None) is not None:
@@ -196,121 +96,37 @@ def _progress_flag(args):
 
 
 def cmd_train(args) -> int:
-    import minicnn
-    from minicnn.data import ArrayDataset, DataLoader, channel_stats, train_val_split
-    from minicnn.data import transforms as T
-    from minicnn.train import Trainer, load_checkpoint
-
-    resolve_model_name(args.model, args.variant)  # an unknown model fails before any data
-    device = _setup_backend(args)
-    ckpt = None
-    if args.resume:
-        ckpt = load_checkpoint(args.resume)
-        saved = ckpt["config"]
-        if saved.get("model") and args.model.lower() not in (saved["model"],
-                                                             saved.get("model_arg")):
-            raise CommandError(f"--resume {args.resume} holds a {saved['model']} checkpoint, "
-                               f"not {args.model}")
-    ds = _load_data(args.data, download=not args.no_download)
-    if getattr(args, "announce", None):
-        args.announce(ds)
-    minicnn.manual_seed(args.seed)
-    images, labels = _subset(ds.train_images, ds.train_labels, args.limit)
-    train_set, val_set = train_val_split(images, labels, args.val_split, seed=args.seed,
-                                         classes=ds.classes)
-    mean, std = channel_stats(train_set.images)  # from the training split only
-    C, H, W = ds.image_shape
-    model, key, variant = build_model(args.model, ds.num_classes, C, H, args.variant)
-    if device == "cuda":
-        model.to("cuda")
-    optimizer = _make_optimizer(args, model.parameters())
-    scheduler = _parse_schedule(args.schedule, optimizer, args.epochs)
-    normalize = T.Normalize(mean, std)
-    augment = _augmentation(ds.name, ds.image_shape) if args.augment else []
-    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed,
-                              transform=T.Compose(augment + [normalize]), device=device)
-    val_loader = None
-    if val_set is not None:
-        val_loader = DataLoader(val_set, 256, transform=normalize, device=device)
-    test_images, test_labels = _subset(ds.test_images, ds.test_labels, args.limit)
-    test_loader = DataLoader(ArrayDataset(test_images, test_labels), 256,
-                             transform=normalize, device=device)
-    out = args.out or os.path.join("runs", f"{key}-{ds.name}")
-    config = {
-        "model": key, "model_arg": args.model.lower(), "variant": variant,
-        "dataset": ds.name, "num_classes": ds.num_classes, "in_channels": C,
-        "input_size": H, "classes": list(ds.classes),
-        "mean": [float(v) for v in mean], "std": [float(v) for v in std],
-        "optimizer": args.optimizer, "lr": float(optimizer.param_groups[0]["lr"]),
-        "momentum": args.momentum, "weight_decay": args.weight_decay,
-        "batch_size": args.batch_size, "schedule": args.schedule, "augment": args.augment,
-        "val_split": args.val_split, "seed": args.seed, "limit": args.limit,
-        "backend": minicnn.get_backend(),
-        "title": f"{key}{'-' + variant if variant else ''} on {ds.name}",
-    }
-    trainer = Trainer(model, optimizer, scheduler=scheduler, out_dir=out,
-                      early_stopping=args.early_stopping, progress=_progress_flag(args),
-                      log=print, config=config)
-    if ckpt is not None:
-        trainer.load_state_dict(ckpt, train_loader)
-        print(f"resuming {args.resume} after epoch {trainer.epoch}")
-    print(f"training {config['title']}: {len(train_set)} train, "
-          f"{len(val_set) if val_set else 0} validation, {len(test_labels)} test images, "
-          f"{model.num_parameters():,} parameters, backend {config['backend']}, "
-          f"writing to {out}")
-    start = time.perf_counter()
-    trainer.fit(train_loader, val_loader, args.epochs)
-    metrics = trainer.test(test_loader)
-    print(f"test loss {metrics['test_loss']:.4f}  test accuracy "
-          f"{metrics['test_accuracy']:.4f}  top-5 {metrics['test_top5_accuracy']:.4f}  "
-          f"({time.perf_counter() - start:.0f}s)")
+    config = TrainConfig.from_args(args)
+    config.progress = _progress_flag(args)
+    config.validate()  # a bad model, dataset or schedule fails before any data is read
+    _setup_backend(args)
+    result = fit(config, log=print)
+    out = result.out
     print(f"wrote {os.path.join(out, 'metrics.json')}, {os.path.join(out, 'curves.png')} "
           f"and checkpoints in {out}")
-    args._result = (trainer, test_loader, ds, metrics)
+    args._result = result
     return 0
 
 
 # ------------------------------------------------------------ checkpoints
-def _model_from_checkpoint(path: str):
-    from minicnn.train import load_checkpoint
-    ckpt = load_checkpoint(path)
-    cfg = ckpt["config"]
-    model, _, _ = build_model(cfg["model"], int(cfg["num_classes"]), int(cfg["in_channels"]),
-                              int(cfg["input_size"]), cfg.get("variant"))
-    try:
-        model.load_state_dict(ckpt["model"])
-    except (ValueError, KeyError) as e:
-        raise CommandError(f"checkpoint {path} does not fit model {cfg['model']}: "
-                           f"{str(e).splitlines()[0]}") from None
-    model.eval()
-    return model, cfg
-
-
 def cmd_eval(args) -> int:
-    from minicnn.data import ArrayDataset, DataLoader
-    from minicnn.data import transforms as T
-    from minicnn.train import evaluate
-
     device = _setup_backend(args)
-    model, cfg = _model_from_checkpoint(args.checkpoint)
-    if device == "cuda":
-        model.to("cuda")
-    ds = _load_data(args.data or cfg["dataset"], download=not args.no_download)
+    model, cfg = model_from_checkpoint(args.checkpoint, device)
+    ds = load_data(args.data or cfg.get("dataset") or "", download=not args.no_download)
     if ds.image_shape != (cfg["in_channels"], cfg["input_size"], cfg["input_size"]) or \
             ds.num_classes != cfg["num_classes"]:
         raise CommandError(f"{ds.name} images are {ds.image_shape} with {ds.num_classes} "
-                           f"classes, but the checkpoint was trained on {cfg['dataset']} "
+                           f"classes, but the checkpoint was trained on {cfg.get('dataset')} "
                            f"({cfg['in_channels']}, {cfg['input_size']}, {cfg['input_size']}) "
                            f"with {cfg['num_classes']} classes")
-    images, labels = _subset(ds.test_images, ds.test_labels, args.limit)
-    loader = DataLoader(ArrayDataset(images, labels), args.batch_size,
-                        transform=T.Normalize(cfg["mean"], cfg["std"]), device=device)
+    loader = recipe.test_loader(ds, cfg["mean"], cfg["std"], args.limit, args.batch_size,
+                                device)
     result = evaluate(model, loader, progress=_progress_flag(args), desc="eval")
     metrics = {"checkpoint": args.checkpoint, "dataset": ds.name, "split": "test",
                "test_loss": result["loss"], "test_accuracy": result["accuracy"],
                "test_top5_accuracy": result["top5_accuracy"], "count": result["count"]}
     if args.json:
-        print(json.dumps(metrics, indent=2))
+        print(json.dumps(strict_json(metrics), indent=2, allow_nan=False))
     else:
         print(f"{ds.name} test ({result['count']} images): loss {result['loss']:.4f}  "
               f"accuracy {result['accuracy']:.4f}  top-5 {result['top5_accuracy']:.4f}")
@@ -348,8 +164,8 @@ def cmd_predict(args) -> int:
     from minicnn.data import transforms as T
 
     _setup_backend(args)
-    model, cfg = _model_from_checkpoint(args.checkpoint)
-    C, S = int(cfg["in_channels"]), int(cfg["input_size"])
+    model, cfg = model_from_checkpoint(args.checkpoint)
+    C, S = cfg["in_channels"], cfg["input_size"]
     batch = numpy.stack([_read_image(p, C, S, args.invert) for p in args.images])
     x = T.Normalize(cfg["mean"], cfg["std"])(batch)
     with minicnn.no_grad():
@@ -362,7 +178,7 @@ def cmd_predict(args) -> int:
         results.append({"image": path, "top": [
             {"class": int(i), "name": classes[i], "probability": float(p[i])} for i in top]})
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(strict_json(results), indent=2, allow_nan=False))
         return 0
     for r in results:
         print(r["image"])
@@ -467,7 +283,7 @@ def cmd_visualize(args) -> int:
 
     _setup_backend(args)
     if os.path.isfile(args.model):
-        model, cfg = _model_from_checkpoint(args.model)
+        model, cfg = model_from_checkpoint(args.model)
         C, S = int(cfg["in_channels"]), int(cfg["input_size"])
         mean, std = cfg["mean"], cfg["std"]
     else:
@@ -523,8 +339,9 @@ def cmd_demo(args) -> int:
         status = cmd_train(train_args)
     finally:
         args._thread_limits = getattr(train_args, "_thread_limits", None)
-    trainer, test_loader, ds, metrics = train_args._result
-    x, y = next(iter(test_loader))
+    result = train_args._result
+    trainer, ds, metrics = result.trainer, result.dataset, result.metrics
+    x, y = next(iter(result.test_loader))
     with minicnn.no_grad():
         trainer.model.eval()
         probs = F.softmax(trainer.model(x[:8]), dim=1).numpy()
@@ -592,6 +409,13 @@ def _fraction(text):
     return v
 
 
+def _flag(setting: str) -> str:
+    """The command-line spelling of a TrainConfig field ('model' and 'dataset' are the
+    MODEL argument and --data; 'download' is --no-download)."""
+    return {"model": "MODEL", "dataset": "--data", "download": "--no-download",
+            "variant": "--variant"}.get(setting, "--" + setting.replace("_", "-"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="minicnn", description="minicnn: train, evaluate, inspect and "
                      "gradient-check CNNs written from scratch on NumPy/CuPy.")
@@ -625,7 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", help="output directory (default runs/MODEL-DATA)")
     p.add_argument("--resume", metavar="DIR",
-                   help="continue from DIR/checkpoint_last.npz (or a checkpoint file)")
+                   help="continue from DIR/checkpoint_last.npz (or a checkpoint file). "
+                   "These must equal the run's (else a one-line error names the setting): "
+                   + ", ".join(_flag(n) for n in RESUME_MUST_MATCH) + ". These may change: "
+                   + ", ".join(_flag(n) for n in RESUME_MAY_CHANGE)
+                   + " (a cosine schedule then continues on the new --epochs horizon)")
     p.add_argument("--limit", type=_positive_int, metavar="N",
                    help="use only the first N training and test images (quick runs)")
     p.add_argument("--no-download", action="store_true", help="never try the network")
