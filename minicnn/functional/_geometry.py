@@ -173,5 +173,7 @@ def chunk_size(N: int, column_bytes: int, buffers: int = 1) -> int:
     caller says which in its docstring). A single image is always allowed,
     even when its columns alone exceed the limit.
     """
-    per_image = max(1, buffers * column_bytes)
+    per_image = buffers * column_bytes
+    if per_image <= 0:  # nothing column-sized to hold: the whole batch at once
+        return int(N)
     return int(max(1, min(N, get_workspace() // per_image)))
