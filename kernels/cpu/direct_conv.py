@@ -43,7 +43,7 @@ that reads it.
 import numpy
 from numba import njit, prange
 
-from minicnn.functional._geometry import conv_output_hw
+from minicnn.functional._geometry import conv_output_hw, conv_output_size
 
 from ._threads import use_threads_for
 
@@ -72,7 +72,7 @@ def direct_conv_cost(C, OC, W, KH, KW, PW, DW) -> float:
     """The direct kernels' work per output pixel: the multiply-adds C*KH*KW*OC,
     scaled by Wp/OW for the wide columns computed and thrown away."""
     Wp = W + 2 * PW
-    return C * KH * KW * OC * Wp / (Wp - DW * (KW - 1))
+    return C * KH * KW * OC * Wp / conv_output_size(W, KW, 1, PW, DW)
 
 
 def direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
