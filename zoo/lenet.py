@@ -29,6 +29,7 @@ The modern variant is the Keras LeNet-5 MNIST tutorial's model (28x28): ReLU, ma
 from __future__ import annotations
 
 from minicnn import nn
+from minicnn.functional._geometry import conv_output_size
 
 __all__ = ["LeNet5", "lenet5"]
 
@@ -67,9 +68,9 @@ class LeNet5(nn.Module):
 
     def _build_classic(self, num_classes, in_channels, input_size):
         pad = max(0, (32 - input_size + 1) // 2)
-        size = input_size + 2 * pad - 4          # C1: 5x5 valid
-        size = size // 2 - 4                     # S2, then C3
-        size = size // 2 - 4                     # S4, then C5
+        size = conv_output_size(input_size, 5, padding=pad)      # C1: 5x5
+        size = conv_output_size(size // 2, 5)                    # S2 (2x2 pool), then C3
+        size = conv_output_size(size // 2, 5)                    # S4 (2x2 pool), then C5
         if size < 1:
             raise ValueError(f"lenet5: input_size {input_size} is too small for the "
                              f"classic LeNet-5")

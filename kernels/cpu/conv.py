@@ -35,6 +35,7 @@ from numba import njit, prange
 
 from minicnn.backend import register_kernel
 from minicnn.functional._geometry import chunk_size, conv_output_hw, is_pointwise
+from minicnn.settings import settings
 
 from ._scratch import scratch
 from ._threads import use_threads_for
@@ -103,9 +104,6 @@ def _fold(gcols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0):
 
 
 ALGORITHMS = ("auto", "direct", "im2col")
-_algorithm = {"name": "auto"}
-
-
 @contextlib.contextmanager
 def conv_algorithm(name: str):
     """Force how the numba conv2d computes, inside a ``with`` block.
@@ -118,16 +116,16 @@ def conv_algorithm(name: str):
     """
     if name not in ALGORITHMS:
         raise ValueError(f"conv_algorithm: expected one of {ALGORITHMS}, got {name!r}")
-    before = _algorithm["name"]
-    _algorithm["name"] = name
+    before = settings.conv_algorithm
+    settings.conv_algorithm = name
     try:
         yield
     finally:
-        _algorithm["name"] = before
+        settings.conv_algorithm = before
 
 
 def _use_direct(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
-    name = _algorithm["name"]
+    name = settings.conv_algorithm
     if name == "im2col":
         return False
     if name == "direct":

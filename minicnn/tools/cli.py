@@ -23,6 +23,7 @@ import sys
 from minicnn.rng import manual_seed
 from minicnn.runtime.fileio import strict_json
 from minicnn.tools import gradcheck_suite
+from minicnn.tools.info import backend_line
 from minicnn.train import evaluate, recipe
 from minicnn.train.recipe import (
     DATASET_CHOICES,
@@ -100,6 +101,7 @@ def cmd_train(args) -> int:
     config.progress = _progress_flag(args)
     config.validate()  # a bad model, dataset or schedule fails before any data is read
     _setup_backend(args)
+    print(backend_line())  # which code runs the hot loops: numba kernels or the reference
     result = fit(config, log=print)
     out = result.out
     print(f"wrote {os.path.join(out, 'metrics.json')}, {os.path.join(out, 'curves.png')} "

@@ -277,3 +277,11 @@ def test_cuda_unavailable_is_one_line(env, capsys):
         pytest.skip("CuPy is installed here; the error path needs a machine without it")
     code, _, err = run(TRAIN + ["--device", "cuda"], capsys)
     assert code == 1 and err.count("\n") == 1 and "backend 'cuda'" in err
+
+
+def test_train_first_says_which_code_runs_the_hot_loops(env, capsys):
+    code, out, err = run(TRAIN + ["--epochs", "1", "--limit", "64", "--out", "first-line",
+                                  "--backend", "numpy"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith(
+        "backend numpy: numpy reference (minicnn/functional): ")
