@@ -197,8 +197,6 @@ def _check_array(name: str, array):
 
 
 def _mpi_op(name: str, op: str):
-    if op not in REDUCE_OPS:
-        raise ValueError(f"{name}: op must be one of {', '.join(REDUCE_OPS)}, got {op!r}")
     MPI = _State.MPI
     return {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
 
@@ -210,11 +208,13 @@ def all_reduce(array, op: str = "sum"):
     'max' or 'min'. NumPy arrays: MPI. CuPy arrays: NCCL when CuPy has it,
     else MPI through a host copy.
     """
-    comm = _require("all_reduce")
     _check_array("all_reduce", array)
-    mpi_op = _mpi_op("all_reduce", op)
+    if op not in REDUCE_OPS:
+        raise ValueError(f"all_reduce: op must be one of {', '.join(REDUCE_OPS)}, got {op!r}")
     if op == "mean" and array.dtype.kind != "f":
         raise TypeError(f"all_reduce: op='mean' needs a float array, got {array.dtype}")
+    comm = _require("all_reduce")
+    mpi_op = _mpi_op("all_reduce", op)
     if world_size() == 1 and not is_cupy_array(array):
         return array
     if is_cupy_array(array):
@@ -228,8 +228,8 @@ def all_reduce(array, op: str = "sum"):
 
 def broadcast(array, root: int = 0):
     """Copy rank ``root``'s ``array`` into every rank's ``array`` (same shape, dtype); in place."""
-    comm = _require("broadcast")
     _check_array("broadcast", array)
+    comm = _require("broadcast")
     if not isinstance(root, int) or not 0 <= root < world_size():
         raise ValueError(f"broadcast: root must be a rank in 0..{world_size() - 1}, "
                          f"got {root!r}")
