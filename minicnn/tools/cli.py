@@ -192,13 +192,44 @@ def _progress_flag(args):
     return None  # tqdm only when stderr is a terminal
 
 
-def cmd_train(args) -> int:
+# --- data-parallel (--distributed): everything the CLI adds for MPI lives in these two
+# functions and the lines marked "distributed" in cmd_train; docs/distributed.md.
+def _distributed_hook(args):
+    """A DataParallelHook after joining the MPI job (--distributed), else None."""
+    if not getattr(args, "distributed", False):
+        if getattr(args, "lr_warmup", None) is not None:
+            raise CommandError("--lr-warmup scales the rate by the number of ranks; it "
+                               "needs --distributed (under mpiexec -n N)")
+        return None
+    import minicnn.distributed as dist
+    dist.init()
+    return dist.DataParallelHook(lr_warmup=args.lr_warmup)
+
+
+def _train_distributed(args) -> int:
+    """cmd_train on every rank; an error on one rank ends the whole job (no rank waits)."""
+    import minicnn.distributed as dist
+    try:
+        return cmd_train(args, _distributed_hook(args))
+    except (Exception, KeyboardInterrupt) as e:
+        if dist.is_initialized() and dist.world_size() > 1:
+            dist.abort(f"minicnn train: error: {_one_line(e)}")
+        raise
+
+
+def cmd_train(args, hook=None) -> int:
     import minicnn
     from minicnn.data import ArrayDataset, DataLoader, channel_stats, train_val_split
     from minicnn.data import transforms as T
     from minicnn.train import Trainer, load_checkpoint
 
     resolve_model_name(args.model, args.variant)  # an unknown model fails before any data
+    if hook is None and getattr(args, "distributed", False):
+        return _train_distributed(args)
+    if hook is None:
+        _distributed_hook(args)                    # --lr-warmup without --distributed
+    writer = hook is None or hook.is_writer        # distributed: rank 0 alone prints, writes
+    say = print if writer else _silent
     device = _setup_backend(args)
     ckpt = None
     if args.resume:
@@ -220,6 +251,8 @@ def cmd_train(args) -> int:
     model, key, variant = build_model(args.model, ds.num_classes, C, H, args.variant)
     if device == "cuda":
         model.to("cuda")
+    if hook is not None:                           # distributed: rank 0's weights everywhere
+        model = hook.wrap_model(model)
     optimizer = _make_optimizer(args, model.parameters())
     scheduler = _parse_schedule(args.schedule, optimizer, args.epochs)
     normalize = T.Normalize(mean, std)
@@ -232,6 +265,10 @@ def cmd_train(args) -> int:
     test_images, test_labels = _subset(ds.test_images, ds.test_labels, args.limit)
     test_loader = DataLoader(ArrayDataset(test_images, test_labels), 256,
                              transform=normalize, device=device)
+    if hook is not None:                           # distributed: each rank its shard
+        train_loader = hook.shard(train_loader)
+        val_loader = hook.shard(val_loader, train=False) if val_loader else None
+        test_loader = hook.shard(test_loader, train=False)
     out = args.out or os.path.join("runs", f"{key}-{ds.name}")
     config = {
         "model": key, "model_arg": args.model.lower(), "variant": variant,
@@ -243,28 +280,36 @@ def cmd_train(args) -> int:
         "batch_size": args.batch_size, "schedule": args.schedule, "augment": args.augment,
         "val_split": args.val_split, "seed": args.seed, "limit": args.limit,
         "backend": minicnn.get_backend(),
+        "world_size": hook.world_size if hook is not None else 1,
+        "lr_warmup": getattr(args, "lr_warmup", None),
         "title": f"{key}{'-' + variant if variant else ''} on {ds.name}",
     }
-    trainer = Trainer(model, optimizer, scheduler=scheduler, out_dir=out,
-                      early_stopping=args.early_stopping, progress=_progress_flag(args),
-                      log=print, config=config)
+    trainer = Trainer(model, optimizer, scheduler=scheduler, out_dir=out if writer else None,
+                      early_stopping=args.early_stopping,
+                      progress=_progress_flag(args) if writer else False,
+                      log=say, config=config, distributed=hook)
     if ckpt is not None:
         trainer.load_state_dict(ckpt, train_loader)
-        print(f"resuming {args.resume} after epoch {trainer.epoch}")
-    print(f"training {config['title']}: {len(train_set)} train, "
+        say(f"resuming {args.resume} after epoch {trainer.epoch}")
+    ranks = f", {hook.world_size} ranks x batch {args.batch_size}" if hook else ""
+    say(f"training {config['title']}: {len(train_set)} train, "
           f"{len(val_set) if val_set else 0} validation, {len(test_labels)} test images, "
           f"{model.num_parameters():,} parameters, backend {config['backend']}, "
-          f"writing to {out}")
+          f"writing to {out}{ranks}")
     start = time.perf_counter()
     trainer.fit(train_loader, val_loader, args.epochs)
     metrics = trainer.test(test_loader)
-    print(f"test loss {metrics['test_loss']:.4f}  test accuracy "
+    say(f"test loss {metrics['test_loss']:.4f}  test accuracy "
           f"{metrics['test_accuracy']:.4f}  top-5 {metrics['test_top5_accuracy']:.4f}  "
           f"({time.perf_counter() - start:.0f}s)")
-    print(f"wrote {os.path.join(out, 'metrics.json')}, {os.path.join(out, 'curves.png')} "
+    say(f"wrote {os.path.join(out, 'metrics.json')}, {os.path.join(out, 'curves.png')} "
           f"and checkpoints in {out}")
     args._result = (trainer, test_loader, ds, metrics)
     return 0
+
+
+def _silent(*args, **kwargs) -> None:
+    """print's stand-in on the ranks other than 0."""
 
 
 # ------------------------------------------------------------ checkpoints
@@ -602,6 +647,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, metavar="N",
                    help="use only the first N training and test images (quick runs)")
     p.add_argument("--no-download", action="store_true", help="never try the network")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the ranks of mpiexec -n N (docs/distributed.md)")
+    p.add_argument("--lr-warmup", type=_non_negative_float, metavar="EPOCHS",
+                   help="with --distributed: scale --lr by the number of ranks (linear "
+                        "scaling rule), ramping up over EPOCHS epochs")
     _add_runtime(p)
     _add_progress(p)
     p.set_defaults(func=cmd_train)

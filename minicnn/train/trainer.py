@@ -182,11 +182,14 @@ class Trainer:
         log: a function taking one line per epoch (default print; None: silent).
         config: a JSON-able dict stored in checkpoints and metrics.json (the CLI
             puts the model name, dataset, classes and normalisation there).
+        distributed: a ``minicnn.distributed.DataParallelHook`` for data-parallel
+            training (None: one process). It averages the gradients at each step
+            and sums every pass's metrics over the ranks.
     """
 
     def __init__(self, model, optimizer, loss_fn=None, scheduler=None, out_dir=None,
                  early_stopping: int | None = None, progress: bool | None = None,
-                 log=print, config: dict | None = None):
+                 log=print, config: dict | None = None, distributed=None):
         if early_stopping is not None and (not isinstance(early_stopping, int)
                                            or early_stopping < 1):
             raise ValueError(f"Trainer: early_stopping must be a positive int or None, got "
@@ -200,6 +203,7 @@ class Trainer:
         self.progress = progress
         self.log = log
         self.config = dict(config or {})
+        self.distributed = distributed
         self.epoch = 0                    # epochs completed
         self.history: list[dict] = []
         self.best_val_accuracy = -1.0
@@ -225,12 +229,21 @@ class Trainer:
                     raise NonFiniteLossError(self._nan_message(value, epoch, step))
                 self.optimizer.zero_grad()
                 loss.backward()
-                self.optimizer.step()
+                if self.distributed is not None:   # average gradients over the ranks
+                    self.distributed.step(self.optimizer)
+                else:
+                    self.optimizer.step()
                 tally.add(value, logits, y)
                 tally.show(bar)
         finally:
             _close(bar)
-        return tally.result()
+        return self._reduce(tally.result())
+
+    def _reduce(self, result: dict) -> dict:
+        """A pass's metrics over all ranks (data-parallel), else as they are."""
+        if self.distributed is None:
+            return result
+        return self.distributed.reduce_metrics(result)
 
     def _nan_message(self, value, epoch, step) -> str:
         msg = f"training stopped: the loss became {value} at epoch {epoch}, step {step}"
@@ -260,8 +273,8 @@ class Trainer:
             train = self.train_epoch(train_loader)
             val = None
             if val_loader is not None:
-                val = evaluate(self.model, val_loader, self.loss_fn, self.progress,
-                               f"epoch {self.epoch + 1} val")
+                val = self._reduce(evaluate(self.model, val_loader, self.loss_fn,
+                                            self.progress, f"epoch {self.epoch + 1} val"))
             self._step_scheduler(train, val)
             self.epoch += 1
             entry = {
@@ -397,7 +410,8 @@ class Trainer:
         metrics.json: ``test_loss, test_accuracy, test_top5_accuracy, epochs,
         best_epoch, best_val_accuracy, stopped_early, history, config``.
         """
-        result = evaluate(self.model, loader, self.loss_fn, self.progress, "test")
+        result = self._reduce(evaluate(self.model, loader, self.loss_fn, self.progress,
+                                       "test"))
         metrics = {
             "test_loss": result["loss"],
             "test_accuracy": result["accuracy"],
