@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy
 
+from minicnn.backend import cupy_module
 from minicnn.distributed import comm
 from minicnn.distributed.ddp import DistributedDataParallel
 from minicnn.distributed.sampler import ShardedLoader
@@ -45,6 +46,19 @@ def warmup_multiplier(t: float, world_size: int, warmup_epochs: float | None) ->
     return 1.0 + (world_size - 1) * ramp
 
 
+def _use_local_gpu() -> None:
+    """One GPU per rank: rank i on this machine uses GPU i mod (GPUs here), when CuPy sees any."""
+    cupy = cupy_module()
+    if cupy is None:
+        return
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # CuPy installed on a machine without a (working) GPU
+        return
+    if count > 0:
+        cupy.cuda.Device(comm.local_rank() % count).use()
+
+
 class DataParallelHook:
     """Shard the loaders, wrap the model, average gradients, reduce metrics; rank 0 writes."""
 
@@ -56,6 +70,7 @@ class DataParallelHook:
         self.lr_warmup = lr_warmup
         self.bucket_cap_mb = bucket_cap_mb
         self.rank, self.world_size = comm.rank(), comm.world_size()
+        _use_local_gpu()
         self.model = None
         self.train_loader = None
         self._epoch, self._step = None, 0
