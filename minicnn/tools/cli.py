@@ -96,16 +96,45 @@ def _progress_flag(args):
     return None  # tqdm only when stderr is a terminal
 
 
+# --- data-parallel (--distributed): everything the CLI adds for MPI lives in these two
+# functions and the hook handed to fit(); docs/distributed.md.
+def _distributed_hook(args):
+    """A DataParallelHook after joining the MPI job (--distributed), else None."""
+    if not getattr(args, "distributed", False):
+        if getattr(args, "lr_warmup", None) is not None:
+            raise CommandError("--lr-warmup scales the rate by the number of ranks; it "
+                               "needs --distributed (under mpiexec -n N)")
+        return None
+    import minicnn.distributed as dist  # mpi4py is optional: loaded only for --distributed
+    dist.init()
+    return dist.DataParallelHook(lr_warmup=args.lr_warmup)
+
+
+def _fit_distributed(config, hook):
+    """fit() on every rank; an error on one rank ends the whole job (no rank waits)."""
+    import minicnn.distributed as dist
+    try:
+        return fit(config, log=print if hook.is_writer else None, distributed=hook)
+    except (Exception, KeyboardInterrupt) as e:
+        if dist.is_initialized() and dist.world_size() > 1:
+            dist.abort(f"minicnn train: error: {_one_line(e)}")
+        raise
+
+
 def cmd_train(args) -> int:
     config = TrainConfig.from_args(args)
     config.progress = _progress_flag(args)
     config.validate()  # a bad model, dataset or schedule fails before any data is read
+    hook = _distributed_hook(args)
+    writer = hook is None or hook.is_writer  # distributed: rank 0 alone prints and writes
     _setup_backend(args)
-    print(backend_line())  # which code runs the hot loops: numba kernels or the reference
-    result = fit(config, log=print)
+    if writer:
+        print(backend_line())  # which code runs the hot loops: numba kernels or the reference
+    result = fit(config, log=print) if hook is None else _fit_distributed(config, hook)
     out = result.out
-    print(f"wrote {os.path.join(out, 'metrics.json')}, {os.path.join(out, 'curves.png')} "
-          f"and checkpoints in {out}")
+    if writer:
+        print(f"wrote {os.path.join(out, 'metrics.json')}, {os.path.join(out, 'curves.png')} "
+              f"and checkpoints in {out}")
     args._result = result
     return 0
 
@@ -459,6 +488,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, metavar="N",
                    help="use only the first N training and test images (quick runs)")
     p.add_argument("--no-download", action="store_true", help="never try the network")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the ranks of mpiexec -n N (docs/distributed.md)")
+    p.add_argument("--lr-warmup", type=_non_negative_float, metavar="EPOCHS",
+                   help="with --distributed: scale --lr by the number of ranks (linear "
+                        "scaling rule), ramping up over EPOCHS epochs")
     _add_runtime(p)
     _add_progress(p)
     p.set_defaults(func=cmd_train)

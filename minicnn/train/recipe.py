@@ -540,7 +540,7 @@ def check_out_dir(out: str) -> None:
 
 
 # ------------------------------------------------------------------------ fit
-def fit(config: TrainConfig, callbacks=(), log=print) -> TrainResult:
+def fit(config: TrainConfig, callbacks=(), log=print, distributed=None) -> TrainResult:
     """Run the training recipe ``config`` describes; returns a ``TrainResult``.
 
     Args:
@@ -550,6 +550,10 @@ def fit(config: TrainConfig, callbacks=(), log=print) -> TrainResult:
             ``on_fit_start(trainer)``, ``on_step_end(trainer, step, loss)``,
             ``on_epoch_end(trainer, entry)``, ``on_fit_end(trainer)``.
         log: one line at a time (default print; None: silent).
+        distributed: a ``minicnn.distributed.DataParallelHook`` (made after
+            ``minicnn.distributed.init()``) to train data-parallel: it wraps the
+            model, gives each rank its shard of every loader and averages the
+            gradients; only its writer rank (0) writes files. None: one process.
 
     Writes to ``config.out``: metrics.json, history.json, curves.png and the
     checkpoints (see ``Trainer``). The backend is whatever
@@ -561,7 +565,9 @@ def fit(config: TrainConfig, callbacks=(), log=print) -> TrainResult:
     ckpt = load_checkpoint(config.resume) if config.resume else None
     ds = load_data(config.data, download=config.download)
     out = config.out or os.path.join("runs", f"{key}-{ds.name}")
-    check_out_dir(out)
+    writer = distributed is None or distributed.is_writer
+    if writer:
+        check_out_dir(out)
     wanted = _run_settings(config, key, variant, ds.name)
     if ckpt is not None:
         check_resume(ckpt.get("config"), wanted, config.resume)
@@ -572,6 +578,11 @@ def fit(config: TrainConfig, callbacks=(), log=print) -> TrainResult:
     model, key, variant = build_model(config.model, ds.num_classes, C, H, variant)
     if config.device == "cuda":
         model.to("cuda")
+    if distributed is not None:  # rank 0's weights on every rank, then each rank its shard
+        model = distributed.wrap_model(model)
+        train = distributed.shard(train)
+        val = distributed.shard(val, train=False) if val is not None else None
+        test = distributed.shard(test, train=False)
     optimizer = make_optimizer(config, model.parameters())
     scheduler = make_scheduler(config.schedule, optimizer, config.epochs)
     run_config = dict(wanted)
@@ -580,11 +591,15 @@ def fit(config: TrainConfig, callbacks=(), log=print) -> TrainResult:
         "in_channels": C, "input_size": H, "classes": list(ds.classes),
         "mean": [float(v) for v in mean], "std": [float(v) for v in std],
         "backend": get_backend(),
+        "world_size": distributed.world_size if distributed is not None else 1,
+        "lr_warmup": distributed.lr_warmup if distributed is not None else None,
         "title": f"{key}{'-' + variant if variant else ''} on {ds.name}",
     })
-    trainer = Trainer(model, optimizer, scheduler=scheduler, out_dir=out,
-                      early_stopping=config.early_stopping, progress=config.progress,
-                      log=log, config=run_config, callbacks=callbacks)
+    trainer = Trainer(model, optimizer, scheduler=scheduler, out_dir=out if writer else None,
+                      early_stopping=config.early_stopping,
+                      progress=config.progress if writer else False,
+                      log=log if writer else None, config=run_config, callbacks=callbacks,
+                      distributed=distributed)
     notes = []
     if ckpt is not None:
         trainer.load_state_dict(ckpt, train, path=config.resume)
@@ -592,10 +607,13 @@ def fit(config: TrainConfig, callbacks=(), log=print) -> TrainResult:
         note = _continue_horizon(trainer, config.epochs, log)
         if note:
             notes.append(note)
-    n_val = len(val.dataset) if val is not None else 0
-    say(f"training {run_config['title']}: {len(train.dataset)} train, {n_val} validation, "
-        f"{len(test.dataset)} test images, {model.num_parameters():,} parameters, "
-        f"backend {run_config['backend']}, writing to {out}")
+    n_train, n_val, n_test = (_dataset_size(loader) for loader in (train, val, test))
+    ranks = ""
+    if distributed is not None:
+        ranks = f", {distributed.world_size} ranks x batch {config.batch_size}"
+    say(f"training {run_config['title']}: {n_train} train, {n_val} validation, "
+        f"{n_test} test images, {model.num_parameters():,} parameters, "
+        f"backend {run_config['backend']}, writing to {out}{ranks}")
     start = time.perf_counter()
     trainer.fit(train, val, config.epochs)
     metrics = trainer.test(test)
@@ -603,3 +621,11 @@ def fit(config: TrainConfig, callbacks=(), log=print) -> TrainResult:
         f"{metrics['test_accuracy']:.4f}  top-5 {metrics['test_top5_accuracy']:.4f}  "
         f"({time.perf_counter() - start:.0f}s)")
     return TrainResult(trainer, metrics, ds, test, out, notes)
+
+
+def _dataset_size(loader) -> int:
+    """Images in a loader's whole dataset (a rank's sharded loader wraps the full one)."""
+    if loader is None:
+        return 0
+    inner = getattr(loader, "loader", loader)
+    return len(inner.dataset)

@@ -199,11 +199,15 @@ class Trainer:
             ``on_step_end(trainer, step, loss)`` (after each optimizer step),
             ``on_epoch_end(trainer, entry)`` (after the epoch's files are
             written) and ``on_fit_end(trainer)``; a missing method is skipped.
+        distributed: a ``minicnn.distributed.DataParallelHook`` for data-parallel
+            training (None: one process). It averages the gradients at each step
+            and sums every pass's metrics over the ranks.
     """
 
     def __init__(self, model, optimizer, loss_fn=None, scheduler=None, out_dir=None,
                  early_stopping: int | None = None, progress: bool | None = None,
-                 log=print, config: dict | None = None, callbacks=()):
+                 log=print, config: dict | None = None, callbacks=(),
+                 distributed=None):
         if early_stopping is not None and (not isinstance(early_stopping, int)
                                            or early_stopping < 1):
             raise ValueError(f"Trainer: early_stopping must be a positive int or None, got "
@@ -217,6 +221,7 @@ class Trainer:
         self.progress = progress
         self.log = log
         self.config = dict(config or {})
+        self.distributed = distributed
         self.epoch = 0                    # epochs completed
         self.history: list[dict] = []
         self.best_val_accuracy = -1.0
@@ -253,13 +258,22 @@ class Trainer:
                     raise NonFiniteLossError(self._nan_message(value, epoch, step))
                 self.optimizer.zero_grad()
                 loss.backward()
-                self.optimizer.step()
+                if self.distributed is not None:   # average gradients over the ranks
+                    self.distributed.step(self.optimizer)
+                else:
+                    self.optimizer.step()
                 self._call("on_step_end", step, value)
                 tally.add(value, logits, y)
                 tally.show(bar)
         finally:
             _close(bar)
-        return tally.result()
+        return self._reduce(tally.result())
+
+    def _reduce(self, result: dict) -> dict:
+        """A pass's metrics over all ranks (data-parallel), else as they are."""
+        if self.distributed is None:
+            return result
+        return self.distributed.reduce_metrics(result)
 
     def _nan_message(self, value, epoch, step=None, what="the loss") -> str:
         where = f"epoch {epoch}, step {step}" if step is not None else f"epoch {epoch}"
@@ -294,8 +308,8 @@ class Trainer:
             train = self.train_epoch(train_loader)
             val = None
             if val_loader is not None:
-                val = evaluate(self.model, val_loader, self.loss_fn, self.progress,
-                               f"epoch {self.epoch + 1} val")
+                val = self._reduce(evaluate(self.model, val_loader, self.loss_fn,
+                                            self.progress, f"epoch {self.epoch + 1} val"))
                 if not math.isfinite(val["loss"]):
                     # this epoch's weights are not "good": no checkpoint, no history
                     raise NonFiniteLossError(self._nan_message(
@@ -468,7 +482,8 @@ class Trainer:
         metrics.json: ``test_loss, test_accuracy, test_top5_accuracy, epochs,
         best_epoch, best_val_accuracy, stopped_early, history, config``.
         """
-        result = evaluate(self.model, loader, self.loss_fn, self.progress, "test")
+        result = self._reduce(evaluate(self.model, loader, self.loss_fn, self.progress,
+                                       "test"))
         if not math.isfinite(result["loss"]):
             raise NonFiniteLossError(f"the test loss is {result['loss']} after epoch "
                                      f"{self.epoch}; metrics.json was not written")
