@@ -444,7 +444,9 @@ def _flag(setting: str) -> str:
     """The command-line spelling of a TrainConfig field ('model' and 'dataset' are the
     MODEL argument and --data; 'download' is --no-download)."""
     return {"model": "MODEL", "dataset": "--data", "download": "--no-download",
-            "variant": "--variant"}.get(setting, "--" + setting.replace("_", "-"))
+            "variant": "--variant",
+            "global_batch_size": "--batch-size (x ranks with --distributed)",
+            }.get(setting, "--" + setting.replace("_", "-"))
 
 
 def build_parser() -> argparse.ArgumentParser:

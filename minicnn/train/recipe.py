@@ -63,8 +63,11 @@ DATASET_CHOICES = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits")
 # The settings a resumed run must share with its checkpoint (they define the run:
 # the data it sees, the model, and the optimisation path), and those that may change.
 RESUME_MUST_MATCH = ("model", "variant", "dataset", "val_split", "seed", "limit",
-                     "optimizer", "lr", "momentum", "weight_decay", "batch_size",
+                     "optimizer", "lr", "momentum", "weight_decay", "global_batch_size",
                      "schedule", "augment")
+# global_batch_size = batch_size x the number of ranks (1 without --distributed): a
+# data-parallel run may resume on another number of ranks with the same global batch.
+_FLAGS = {"global_batch_size": "--batch-size x ranks"}
 RESUME_MAY_CHANGE = ("epochs", "early_stopping", "out", "progress", "device", "download",
                      "backend", "threads")
 
@@ -463,7 +466,8 @@ def make_scheduler(spec: str | None, optimizer, epochs: int):
 
 
 # --------------------------------------------------------------------- resume
-def _run_settings(config: TrainConfig, key: str, variant, dataset: str) -> dict:
+def _run_settings(config: TrainConfig, key: str, variant, dataset: str,
+                  world_size: int = 1) -> dict:
     """The RESUME_MUST_MATCH settings of ``config``, as a checkpoint records them."""
     return {"model": key, "variant": variant, "dataset": dataset,
             "val_split": config.val_split, "seed": config.seed, "limit": config.limit,
@@ -471,7 +475,9 @@ def _run_settings(config: TrainConfig, key: str, variant, dataset: str) -> dict:
             "lr": config.lr if config.lr is not None else
             (0.01 if config.optimizer == "sgd" else 1e-3),
             "momentum": config.momentum, "weight_decay": config.weight_decay,
-            "batch_size": config.batch_size, "schedule": config.schedule,
+            "batch_size": config.batch_size,
+            "global_batch_size": config.batch_size * world_size,
+            "schedule": config.schedule,
             "augment": config.augment}
 
 
@@ -488,7 +494,7 @@ def check_resume(saved: dict, wanted: dict, path: str) -> None:
             continue  # a checkpoint from before this setting was recorded
         mine, theirs = wanted[name], saved[name]
         if not _same(mine, theirs):
-            flag = "--" + name.replace("_", "-")
+            flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
             raise ConfigError(f"cannot resume {path}: {name} (CLI {flag}) is {mine!r} but "
                               f"the run was started with {theirs!r}; resume with the same "
                               f"{name}, or start a new run in another --out")
@@ -568,7 +574,8 @@ def fit(config: TrainConfig, callbacks=(), log=print, distributed=None) -> Train
     writer = distributed is None or distributed.is_writer
     if writer:
         check_out_dir(out)
-    wanted = _run_settings(config, key, variant, ds.name)
+    wanted = _run_settings(config, key, variant, ds.name,
+                           distributed.world_size if distributed is not None else 1)
     if ckpt is not None:
         check_resume(ckpt.get("config"), wanted, config.resume)
 

@@ -68,7 +68,7 @@ def test_unwritable_out_is_found_before_training(tmp_path):
 @pytest.mark.parametrize("change,setting", [
     (dict(seed=2), "seed"), (dict(data="mnist"), None), (dict(lr=0.01), "lr"),
     (dict(val_split=0.2), "val_split"), (dict(variant="paper"), "variant"),
-    (dict(batch_size=16), "batch_size"),
+    (dict(batch_size=16), "global_batch_size"),
 ])
 def test_resume_refuses_changed_settings(tmp_path, change, setting):
     run(tmp_path, "r", epochs=1)
