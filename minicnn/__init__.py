@@ -29,6 +29,7 @@ from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
 from minicnn.rng import manual_seed
 from minicnn.runtime.malloc import retain_freed_memory
 from minicnn.serialization import load, save
+from minicnn.tools.graph import draw_graph
 from minicnn.tools.info import info
 from minicnn.tools.summary import summary
 
@@ -38,6 +39,7 @@ __all__ = [
     "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled",
     "set_backend", "get_backend", "use_backend", "get_array_module", "BackendUnavailableError",
     "set_workspace", "get_workspace", "manual_seed", "save", "load", "info", "summary",
+    "draw_graph",
     "numerical_grad", "gradcheck", "GradcheckError", "functional", "nn", "optim",
     "retain_freed_memory", "__version__",
 ]
