@@ -215,6 +215,9 @@ def cmd_train(args) -> int:
         args.announce(ds)
     minicnn.manual_seed(args.seed)
     images, labels = _subset(ds.train_images, ds.train_labels, args.limit)
+    if args.overfit:  # --overfit N: the memorisation check, N images, no held-out split
+        images, labels, args.val_split, args.augment = images[:args.overfit], \
+            labels[:args.overfit], 0.0, False
     train_set, val_set = train_val_split(images, labels, args.val_split, seed=args.seed,
                                          classes=ds.classes)
     mean, std = channel_stats(train_set.images)  # from the training split only
@@ -257,8 +260,13 @@ def cmd_train(args) -> int:
           f"{len(val_set) if val_set else 0} validation, {len(test_labels)} test images, "
           f"{model.num_parameters():,} parameters, backend {config['backend']}, "
           f"writing to {out}")
+    if args.diagnostics:  # --diagnostics: per-layer numbers each epoch (train/diagnostics.py)
+        from minicnn.train.diagnostics import Diagnostics
+        Diagnostics(model, optimizer, out_dir=out).attach(trainer)
     start = time.perf_counter()
     trainer.fit(train_loader, val_loader, args.epochs)
+    if args.overfit:
+        _report_overfit(model, train_set, normalize, device)
     metrics = trainer.test(test_loader)
     print(f"test loss {metrics['test_loss']:.4f}  test accuracy "
           f"{metrics['test_accuracy']:.4f}  top-5 {metrics['test_top5_accuracy']:.4f}  "
@@ -267,6 +275,21 @@ def cmd_train(args) -> int:
           f"and checkpoints in {out}")
     args._result = (trainer, test_loader, ds, metrics)
     return 0
+
+
+def _report_overfit(model, train_set, normalize, device) -> None:
+    """Print whether the model memorised its --overfit images (eval mode, no augmentation)."""
+    from minicnn.data import DataLoader
+    from minicnn.train import evaluate
+    result = evaluate(model, DataLoader(train_set, 256, transform=normalize, device=device))
+    n, acc = result["count"], result["accuracy"]
+    if acc == 1.0:
+        print(f"overfit check: PASSED, 100% train accuracy on {n} images (loss "
+              f"{result['loss']:.4f}): the model can memorise them")
+    else:
+        print(f"overfit check: NOT YET, {acc:.1%} train accuracy on {n} images (loss "
+              f"{result['loss']:.4f}); a healthy model and optimizer reach 100% on a few "
+              f"images: try more --epochs or another --lr, then look for a bug")
 
 
 # ------------------------------------------------------------ checkpoints
@@ -685,6 +708,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, metavar="N",
                    help="use only the first N training and test images (quick runs)")
     p.add_argument("--no-download", action="store_true", help="never try the network")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="record per-layer gradient norms, update/weight ratios and "
+                   "activation statistics each epoch (diagnostics.json, diagnostics.png)")
+    p.add_argument("--overfit", type=_positive_int, metavar="N",
+                   help="train on the first N images only (no validation, no augmentation) "
+                   "and report whether the model memorised them (100%% train accuracy)")
     _add_runtime(p)
     _add_progress(p)
     p.set_defaults(func=cmd_train)
