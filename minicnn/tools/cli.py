@@ -529,13 +529,18 @@ def cmd_explain(args) -> int:
 
 # ------------------------------------------------------------------ visualize
 def cmd_visualize(args) -> int:
+    import warnings
+
     from minicnn.tools.visualize import visualize
 
     _setup_backend(args)
+    classes, image, source = None, None, None
     if os.path.isfile(args.model):
         model, cfg = _model_from_checkpoint(args.model)
         C, S = int(cfg["in_channels"]), int(cfg["input_size"])
-        mean, std = cfg["mean"], cfg["std"]
+        mean, std, classes = cfg["mean"], cfg["std"], cfg.get("classes")
+        if not args.image:
+            image, source = _dataset_image(cfg["dataset"], args.class_index)
     else:
         if args.model.lower().endswith(".npz") or os.sep in args.model:
             raise CommandError(f"checkpoint {args.model} does not exist")
@@ -545,12 +550,35 @@ def cmd_visualize(args) -> int:
         model, _, _ = build_model(args.model, args.num_classes, C, S, args.variant)
         model.eval()
         mean, std = [0.5] * C, [0.25] * C
-    image = _read_image(args.image, C, S, args.invert) if args.image else None
+        warnings.warn(f"visualize: {args.model} is a zoo name, so its weights are random: the "
+                      f"filters and feature maps show noise, not learned features; pass a "
+                      f"checkpoint (minicnn train ... --out DIR) for trained ones",
+                      stacklevel=1)
+    if args.image:
+        image, source = _read_image(args.image, C, S, args.invert), args.image
+    if source:
+        print(f"image: {source}")
     written = visualize(model, args.out, image=image, mean=mean, std=std,
-                        input_shape=(C, S, S))
+                        input_shape=(C, S, S), classes=classes, target=args.target,
+                        shared_scale=args.shared_scale, print_fn=print)
     for path in written:
         print(path)
     return 0
+
+
+def _dataset_image(dataset: str, class_index: int):
+    """The first test image of class ``class_index`` as float (C, H, W) in [0, 1]."""
+    import numpy
+    ds = _load_data(dataset, download=False)
+    if not 0 <= class_index < ds.num_classes:
+        raise CommandError(f"--class {class_index} is not a class of {ds.name} "
+                           f"(0 .. {ds.num_classes - 1})")
+    hits = numpy.flatnonzero(ds.test_labels == class_index)
+    if hits.size == 0:
+        raise CommandError(f"{ds.name}'s test set has no image of class {class_index}")
+    k = int(hits[0])
+    image = ds.test_images[k].astype(numpy.float32) / 255.0   # uint8 (C, H, W) -> [0, 1]
+    return image, f"{ds.name} test image {k} (class {class_index}: {ds.classes[class_index]})"
 
 
 # ----------------------------------------------------------------------- info
@@ -759,12 +787,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_gradcheck)
 
-    p = sub.add_parser("visualize", help="PNGs of first-layer filters and feature maps",
-                       description="Write PNG grids of the first convolution's filters and "
-                       "of each layer's feature maps for one image.")
+    p = sub.add_parser("visualize", help="PNGs of filters, feature maps and saliency",
+                       description="Print the prediction for one image and write PNGs: the "
+                       "first convolution's filters, each layer's feature maps "
+                       "(<layer>_features.png) and the saliency map (saliency.png).")
     p.add_argument("model", metavar="MODEL|CHECKPOINT")
     p.add_argument("--image", metavar="PATH",
-                   help="input image (default: scikit-learn's sample photo china.jpg)")
+                   help="input image (default: the first test image of --class from the "
+                   "checkpoint's dataset; scikit-learn's photo china.jpg for a zoo MODEL)")
+    p.add_argument("--class", dest="class_index", type=_non_negative_int, default=0,
+                   metavar="K", help="the class of the default dataset image (default 0)")
+    p.add_argument("--target", type=_non_negative_int, metavar="K",
+                   help="the class the saliency map explains (default: the predicted one)")
+    p.add_argument("--shared-scale", action="store_true",
+                   help="one colour scale per layer's feature maps (default: one per map)")
     p.add_argument("--out", metavar="DIR", required=True)
     p.add_argument("--variant")
     p.add_argument("--input-shape", metavar="C,H,W", help="for a zoo MODEL")
