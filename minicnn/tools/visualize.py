@@ -122,25 +122,32 @@ def layer_file_name(name: str) -> str:
 
 
 def _maps_grid(name: str, maps, path: str, shared_scale: bool = False) -> str:
-    """Up to MAX_CHANNELS maps (C, H, W) as tiles with colour bars: one bar for the
-    whole layer when ``shared_scale``, else one per tile (each on its own scale)."""
+    """Up to MAX_CHANNELS maps (C, H, W) as tiles, with a colour bar.
+
+    ``shared_scale``: every tile on the layer's one scale, and the bar shows
+    activation values. Otherwise each tile is stretched from its own minimum to
+    its maximum (written above it) and the bar shows that relative 0..1 scale.
+    (One bar per figure: a bar per tile made a layer ten times slower to draw.)
+    """
     from matplotlib.figure import Figure
 
     from minicnn.train.plots import save_figure
     C = min(maps.shape[0], MAX_CHANNELS)
     rows, cols = _grid(C)
-    fig = Figure(figsize=(cols * 1.6 + (1 if shared_scale else 0), rows * 1.4 + 0.5))
+    fig = Figure(figsize=(cols * 1.4 + 1, rows * 1.4 + 0.6))
     lo, hi = float(maps[:C].min()), float(maps[:C].max())
     image = None
     for c in range(C):
         ax = fig.add_subplot(rows, cols, c + 1)
-        scale = {"vmin": lo, "vmax": hi} if shared_scale else {}
-        image = ax.imshow(maps[c], cmap="viridis", interpolation="nearest", **scale)
+        if shared_scale:
+            image = ax.imshow(maps[c], cmap="viridis", interpolation="nearest", vmin=lo, vmax=hi)
+        else:
+            image = ax.imshow(_scale01(maps[c]), cmap="viridis", interpolation="nearest",
+                              vmin=0, vmax=1)
+            ax.set_title(f"[{maps[c].min():.2g}, {maps[c].max():.2g}]", fontsize=6)
         ax.set_axis_off()
-        if not shared_scale:
-            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=5)
-    if shared_scale:
-        fig.colorbar(image, ax=fig.axes, fraction=0.02, pad=0.02, label="activation")
+    label = "activation" if shared_scale else "each map: its min (0) to its max (1)"
+    fig.colorbar(image, ax=fig.axes, fraction=0.03, pad=0.02, label=label)
     more = f", first {C} of {maps.shape[0]} channels" if maps.shape[0] > C else ""
     scale_text = "one scale for the layer" if shared_scale else "each map on its own scale"
     fig.suptitle(f"{name}: {tuple(maps.shape)}{more} ({scale_text})")
