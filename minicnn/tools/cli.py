@@ -6,6 +6,8 @@
     minicnn summary resnet18 --input-shape 3,224,224
     minicnn gradcheck conv2d
     minicnn visualize runs/lenet/checkpoint_best.npz --out runs/lenet/pictures
+    minicnn graph resnet18 --input-shape 3,32,32 --out resnet18.svg
+    minicnn explain conv2d --input 1,7,7 --kernel 3 --stride 2 --padding 1 --out pics
     minicnn info
     minicnn demo
 
@@ -308,15 +310,101 @@ def cmd_gradcheck(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- graph
+def cmd_graph(args) -> int:
+    """Draw the training graph of a zoo model: forward, loss, backward, one picture."""
+    import numpy
+
+    import minicnn
+    import minicnn.functional as F
+    from minicnn.tools.graph import draw_graph, trace_graph
+
+    C, H, W = _parse_shape(args.input_shape) if args.input_shape else _default_shape(args.model)
+    if H != W:
+        raise CommandError(f"--input-shape {args.input_shape}: the zoo builds square inputs")
+    model, key, variant = build_model(args.model, args.num_classes, C, H, args.variant)
+    model.train()  # the training graph: dropout, batch statistics, auxiliary heads
+    rng = numpy.random.default_rng(args.seed)
+    x = minicnn.Tensor(rng.standard_normal((args.batch_size, C, H, W)).astype(numpy.float32))
+    with trace_graph(model) as stats:
+        out = model(x)
+        heads = list(out) if isinstance(out, tuple) else [out]  # GoogLeNet: main + aux
+        labels = rng.integers(0, heads[0].shape[1], args.batch_size)
+        loss = F.cross_entropy(heads[0], labels)
+        for aux in heads[1:]:
+            loss = loss + 0.3 * F.cross_entropy(aux, labels)  # the paper's aux weight
+        loss.backward(retain_graph=True)  # keep the saved buffers to count them
+    name = f"{key}{'-' + variant if variant else ''}"
+    title = f"{name}, input ({args.batch_size}, {C}, {H}, {W}), training graph"
+    written = draw_graph(loss, args.out, timing=args.timing,
+                         params=dict(model.named_parameters()), title=title)
+    print(f"{name}: {stats['nodes']} Function nodes, {model.num_parameters():,} parameters")
+    for path in written:
+        print(path)
+    return 0
+
+# -------------------------------------------------------------------- explain
+def _pair_arg(text):
+    """An argparse type: 'K' or 'KH,KW' -> (KH, KW)."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int or two ints A,B, got {text!r}") \
+            from None
+    if len(values) == 1:
+        return values * 2
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected an int or two ints A,B, got {text!r}")
+    return values
+
+
+def cmd_explain(args) -> int:
+    """Print an op's arithmetic step by step and draw its index pictures."""
+    from minicnn.tools import explain
+
+    C, H, W = _parse_shape(args.input)
+    for name in ("kernel", "stride", "dilation"):
+        value = getattr(args, name)
+        if value is not None and min(value) < 1:
+            raise CommandError(f"--{name} must be >= 1, got {value}")
+    if min(args.padding) < 0:
+        raise CommandError(f"--padding must be >= 0, got {args.padding}")
+    geometry = dict(PH=args.padding[0], PW=args.padding[1],
+                    DH=args.dilation[0], DW=args.dilation[1])
+    try:
+        if args.op == "conv2d":
+            KH, KW = args.kernel or (3, 3)
+            SH, SW = args.stride or (1, 1)
+            written = explain.explain_conv2d(C, H, W, args.out_channels or C, KH, KW, SH, SW,
+                                             groups=args.groups, out_dir=args.out, **geometry)
+        elif args.op == "max_pool2d":
+            KH, KW = args.kernel or (2, 2)
+            SH, SW = args.stride or (KH, KW)
+            written = explain.explain_max_pool2d(C, H, W, KH, KW, SH, SW, out_dir=args.out,
+                                                 **geometry)
+        else:
+            written = explain.explain_batch_norm(C, H, W, N=args.batch, seed=args.seed,
+                                                 out_dir=args.out)
+    except ValueError as e:
+        raise CommandError(str(e).removeprefix("explain: ")) from None
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
 # ------------------------------------------------------------------ visualize
 def cmd_visualize(args) -> int:
+    import warnings
+
     from minicnn.tools.visualize import visualize
 
     _setup_backend(args)
+    classes, image, source = None, None, None
     if os.path.isfile(args.model):
         model, cfg = model_from_checkpoint(args.model)
         C, S = int(cfg["in_channels"]), int(cfg["input_size"])
-        mean, std = cfg["mean"], cfg["std"]
+        mean, std, classes = cfg["mean"], cfg["std"], cfg.get("classes")
+        if not args.image:
+            image, source = _dataset_image(cfg["dataset"], args.class_index)
     else:
         if args.model.lower().endswith(".npz") or os.sep in args.model:
             raise CommandError(f"checkpoint {args.model} does not exist")
@@ -326,12 +414,35 @@ def cmd_visualize(args) -> int:
         model, _, _ = build_model(args.model, args.num_classes, C, S, args.variant)
         model.eval()
         mean, std = [0.5] * C, [0.25] * C
-    image = _read_image(args.image, C, S, args.invert) if args.image else None
+        warnings.warn(f"visualize: {args.model} is a zoo name, so its weights are random: the "
+                      f"filters and feature maps show noise, not learned features; pass a "
+                      f"checkpoint (minicnn train ... --out DIR) for trained ones",
+                      stacklevel=1)
+    if args.image:
+        image, source = _read_image(args.image, C, S, args.invert), args.image
+    if source:
+        print(f"image: {source}")
     written = visualize(model, args.out, image=image, mean=mean, std=std,
-                        input_shape=(C, S, S))
+                        input_shape=(C, S, S), classes=classes, target=args.target,
+                        shared_scale=args.shared_scale, print_fn=print)
     for path in written:
         print(path)
     return 0
+
+
+def _dataset_image(dataset: str, class_index: int):
+    """The first test image of class ``class_index`` as float (C, H, W) in [0, 1]."""
+    import numpy
+    ds = _load_data(dataset, download=False)
+    if not 0 <= class_index < ds.num_classes:
+        raise CommandError(f"--class {class_index} is not a class of {ds.name} "
+                           f"(0 .. {ds.num_classes - 1})")
+    hits = numpy.flatnonzero(ds.test_labels == class_index)
+    if hits.size == 0:
+        raise CommandError(f"{ds.name}'s test set has no image of class {class_index}")
+    k = int(hits[0])
+    image = ds.test_images[k].astype(numpy.float32) / 255.0   # uint8 (C, H, W) -> [0, 1]
+    return image, f"{ds.name} test image {k} (class {class_index}: {ds.classes[class_index]})"
 
 
 # ----------------------------------------------------------------------- info
@@ -495,6 +606,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-warmup", type=_non_negative_float, metavar="EPOCHS",
                    help="with --distributed: scale --lr by the number of ranks (linear "
                         "scaling rule), ramping up over EPOCHS epochs")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="record per-layer gradient norms, update/weight ratios and "
+                   "activation statistics each epoch (diagnostics.json, diagnostics.png)")
+    p.add_argument("--overfit", type=_positive_int, metavar="N",
+                   help="train on the first N images only (no validation, no augmentation) "
+                   "and report whether the model memorised them (100%% train accuracy)")
     _add_runtime(p)
     _add_progress(p)
     p.set_defaults(func=cmd_train)
@@ -560,12 +677,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_gradcheck)
 
-    p = sub.add_parser("visualize", help="PNGs of first-layer filters and feature maps",
-                       description="Write PNG grids of the first convolution's filters and "
-                       "of each layer's feature maps for one image.")
+    p = sub.add_parser("visualize", help="PNGs of filters, feature maps and saliency",
+                       description="Print the prediction for one image and write PNGs: the "
+                       "first convolution's filters, each layer's feature maps "
+                       "(<layer>_features.png) and the saliency map (saliency.png).")
     p.add_argument("model", metavar="MODEL|CHECKPOINT")
     p.add_argument("--image", metavar="PATH",
-                   help="input image (default: scikit-learn's sample photo china.jpg)")
+                   help="input image (default: the first test image of --class from the "
+                   "checkpoint's dataset; scikit-learn's photo china.jpg for a zoo MODEL)")
+    p.add_argument("--class", dest="class_index", type=_non_negative_int, default=0,
+                   metavar="K", help="the class of the default dataset image (default 0)")
+    p.add_argument("--target", type=_non_negative_int, metavar="K",
+                   help="the class the saliency map explains (default: the predicted one)")
+    p.add_argument("--shared-scale", action="store_true",
+                   help="one colour scale per layer's feature maps (default: one per map)")
     p.add_argument("--out", metavar="DIR", required=True)
     p.add_argument("--variant")
     p.add_argument("--input-shape", metavar="C,H,W", help="for a zoo MODEL")
@@ -574,6 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invert", action="store_true")
     _add_runtime(p, device=False)
     p.set_defaults(func=cmd_visualize)
+
+    _add_graph_parser(sub)
+    _add_explain_parser(sub)
 
     p = sub.add_parser("bench", add_help=False, help="time ops and models against PyTorch",
                        description="The benchmark harness (minicnn.bench); "
@@ -600,6 +728,52 @@ def build_parser() -> argparse.ArgumentParser:
     _add_progress(p)
     p.set_defaults(func=cmd_demo)
     return parser
+
+
+def _add_graph_parser(sub):
+    p = sub.add_parser("graph", help="draw a zoo model's autograd graph (Graphviz)",
+                       description="Run one training step of MODEL on random data and draw "
+                       "its autograd graph: one box per Function (op, output shape, bytes "
+                       "saved for backward, gradient norm), grouped by top-level module. "
+                       "Writes FILE.dot always and FILE (.svg, .png, .pdf) when Graphviz's "
+                       "dot is installed (apt-get install graphviz).")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--input-shape", metavar="C,H,W", help="default: the model's own")
+    p.add_argument("--out", metavar="FILE", required=True, help="graph.svg, .png, .pdf or .dot")
+    p.add_argument("--variant")
+    p.add_argument("--num-classes", type=_positive_int, default=10)
+    p.add_argument("--batch-size", type=_positive_int, default=2,
+                   help="2 by default: BatchNorm needs two values per channel in training")
+    p.add_argument("--timing", action="store_true",
+                   help="add each node's forward and backward time")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_graph)
+
+
+def _add_explain_parser(sub):
+    p = sub.add_parser("explain", help="an op's arithmetic, step by step, with pictures",
+                       description="Print the output-size arithmetic of OP and write PNGs "
+                       "to --out: for conv2d the receptive field of a few output pixels, "
+                       "the im2col index map, the col2im overlap counts and the algorithm "
+                       "the numba backend picks; for max_pool2d the windows and their "
+                       "overlap; for batch_norm the per-channel statistics, training vs eval.")
+    p.add_argument("op", choices=["conv2d", "max_pool2d", "batch_norm"], metavar="OP",
+                   help="conv2d, max_pool2d or batch_norm")
+    p.add_argument("--input", metavar="C,H,W", default="1,7,7",
+                   help="one image's shape (default 1,7,7)")
+    p.add_argument("--kernel", type=_pair_arg, metavar="K|KH,KW",
+                   help="default 3 (conv2d), 2 (max_pool2d)")
+    p.add_argument("--stride", type=_pair_arg, metavar="S|SH,SW",
+                   help="default 1 (conv2d), the kernel (max_pool2d)")
+    p.add_argument("--padding", type=_pair_arg, metavar="P|PH,PW", default=(0, 0))
+    p.add_argument("--dilation", type=_pair_arg, metavar="D|DH,DW", default=(1, 1))
+    p.add_argument("--groups", type=_positive_int, default=1)
+    p.add_argument("--out-channels", type=_positive_int, metavar="OC",
+                   help="conv2d's output channels (default: C)")
+    p.add_argument("--batch", type=_positive_int, default=8, help="batch_norm's batch size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="DIR", help="write the PNGs here (default: print only)")
+    p.set_defaults(func=cmd_explain)
 
 
 def _version() -> str:

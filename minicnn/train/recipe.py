@@ -49,7 +49,8 @@ from minicnn.data import (
 from minicnn.data import transforms as T
 from minicnn.nn.module import StateDictError
 from minicnn.optim import lr_scheduler
-from minicnn.train.trainer import Trainer, load_checkpoint
+from minicnn.train.diagnostics import Diagnostics
+from minicnn.train.trainer import Trainer, evaluate, load_checkpoint
 from minicnn.zoo import get_model, list_models
 from minicnn.zoo.registry import MODELS
 
@@ -113,6 +114,11 @@ class TrainConfig:
         download: may the dataset be downloaded when no copy is found.
         device: 'cpu' or 'cuda' (where the arrays live).
         progress: tqdm bars; None shows them only when stderr is a terminal.
+        overfit: train on only the first N training images, with no validation
+            split and no augmentation, then report whether the model reached
+            100 % accuracy on them (the memorisation sanity check).
+        diagnostics: record per-layer gradient norms, update/weight ratios and
+            activation statistics each epoch (diagnostics.json and .png in ``out``).
     """
     model: str
     data: str
@@ -134,6 +140,8 @@ class TrainConfig:
     download: bool = True
     device: str = "cpu"
     progress: bool | None = None
+    overfit: int | None = None
+    diagnostics: bool = False
 
     @classmethod
     def from_args(cls, args) -> "TrainConfig":
@@ -153,7 +161,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 bad(name, "a positive int")
-        for name in ("early_stopping", "limit"):
+        for name in ("early_stopping", "limit", "overfit"):
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or value < 1):
                 bad(name, "a positive int or None")
@@ -580,7 +588,12 @@ def fit(config: TrainConfig, callbacks=(), log=print, distributed=None) -> Train
         check_resume(ckpt.get("config"), wanted, config.resume)
 
     rng.manual_seed(config.seed)
-    train, val, test, mean, std = make_loaders(config, ds)
+    if config.overfit:  # the memorisation check: N images, no held-out split
+        limit = config.overfit if config.limit is None else min(config.limit, config.overfit)
+        train, val, test, mean, std = make_loaders(
+            dataclasses.replace(config, limit=limit, val_split=0.0, augment=False), ds)
+    else:
+        train, val, test, mean, std = make_loaders(config, ds)
     C, H, W = ds.image_shape
     model, key, variant = build_model(config.model, ds.num_classes, C, H, variant)
     if config.device == "cuda":
@@ -621,8 +634,13 @@ def fit(config: TrainConfig, callbacks=(), log=print, distributed=None) -> Train
     say(f"training {run_config['title']}: {n_train} train, {n_val} validation, "
         f"{n_test} test images, {model.num_parameters():,} parameters, "
         f"backend {run_config['backend']}, writing to {out}{ranks}")
+    if config.diagnostics and writer:  # per-layer numbers each epoch (train/diagnostics.py)
+        Diagnostics(model, optimizer, out_dir=out).attach(trainer)
     start = time.perf_counter()
     trainer.fit(train, val, config.epochs)
+    if config.overfit:
+        notes.append(report_overfit(model, train))
+        say(notes[-1])
     metrics = trainer.test(test)
     say(f"test loss {metrics['test_loss']:.4f}  test accuracy "
         f"{metrics['test_accuracy']:.4f}  top-5 {metrics['test_top5_accuracy']:.4f}  "
@@ -636,3 +654,19 @@ def _dataset_size(loader) -> int:
         return 0
     inner = getattr(loader, "loader", loader)
     return len(inner.dataset)
+
+
+def report_overfit(model, train_loader) -> str:
+    """Whether ``model`` memorised its training images (eval mode, no augmentation)."""
+    loader = getattr(train_loader, "loader", train_loader)   # a rank's shard: the whole
+    # an --overfit run has no augmentation: its transform is the normalisation alone
+    plain = DataLoader(loader.dataset, 256, transform=loader.transform, device=loader.device)
+    result = evaluate(model, plain)
+    n, acc = result["count"], result["accuracy"]
+    if acc == 1.0:
+        return (f"overfit check: PASSED, 100% train accuracy on {n} images (loss "
+                f"{result['loss']:.4f}): the model can memorise them")
+    return (f"overfit check: NOT YET, {acc:.1%} train accuracy on {n} images (loss "
+            f"{result['loss']:.4f}); a healthy model and optimizer reach 100% on a few "
+            "images: try more --epochs or another --lr, then look for a bug")
+

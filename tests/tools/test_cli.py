@@ -152,7 +152,7 @@ def test_visualize_checkpoint_and_zoo_model(trained, capsys):
     assert code == 0, err
     names = sorted(os.listdir("pics"))
     assert "filters.png" in names and "input.png" in names
-    assert any(n.startswith("features_01_conv1") for n in names)
+    assert "conv1_features.png" in names and "saliency.png" in names
     code, out, err = run(["visualize", "lenet5", "--variant", "modern", "--out", "pics2",
                           "--image", "pics/input.png"], capsys)
     assert code == 0, err and "filters.png" in out
