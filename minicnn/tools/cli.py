@@ -433,7 +433,7 @@ def cmd_visualize(args) -> int:
 def _dataset_image(dataset: str, class_index: int):
     """The first test image of class ``class_index`` as float (C, H, W) in [0, 1]."""
     import numpy
-    ds = _load_data(dataset, download=False)
+    ds = load_data(dataset, download=False)
     if not 0 <= class_index < ds.num_classes:
         raise CommandError(f"--class {class_index} is not a class of {ds.name} "
                            f"(0 .. {ds.num_classes - 1})")
