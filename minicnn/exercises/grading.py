@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import numpy
 
-from minicnn.gradcheck import DEFAULT_EPS, DEFAULT_RTOL, relative_error
 from minicnn.exercises.sandbox import (
     StudentError,
     StudentNotImplemented,
     StudentTimeout,
     Unsupported,
 )
+from minicnn.gradcheck import DEFAULT_EPS, DEFAULT_RTOL, relative_error
 
 __all__ = ["Failure", "Tally", "diagnose", "numerical_gradient", "run_test", "threshold"]
 
