@@ -273,6 +273,9 @@ def _conv_shapes(case):
                           "stride + 1", shape))
     hints.append(("your output ignores the stride: OH = (H + 2*padding - KH) // stride + 1",
                   (N, OC, H + 2 * padding - KH + 1, W + 2 * padding - KW + 1)))
+    hints.append(("an off-by-one in the output size: OH = (H + 2*padding - KH) // stride + 1 "
+                  "(the + 1 counts the first window)",
+                  (N, OC, (H + 2 * padding - KH) // stride, (W + 2 * padding - KW) // stride)))
     return {"y": hints,
             "gx": [("gx still has the padding: cut it off (gxpad[:, :, p:p+H, p:p+W])",
                     (N, C, H + 2 * padding, W + 2 * padding))]}
@@ -394,8 +397,8 @@ def _im2col():
 
 # ------------------------------------------------------------------- max_pool
 def _pool_backward_ties(x, gy, kernel, stride, pick):
-    """Max-pool backward sending each window's gradient to ``pick``'s maxima
-    ('last' or 'all'): known mistakes, for the ties hint."""
+    """Max-pool backward with a known mistake: each window's gradient to its 'last'
+    or 'all' maxima (for the ties hint), or 'assign'ed instead of added."""
     N, C, H, W = x.shape
     OH, OW = gy.shape[2:]
     gx = numpy.zeros_like(x)
@@ -405,13 +408,20 @@ def _pool_backward_ties(x, gy, kernel, stride, pick):
             cols = slice(j * stride, j * stride + kernel)
             window = x[:, :, rows, cols]
             top = window == window.max(axis=(2, 3), keepdims=True)
-            if pick == "last":
-                flat = top.reshape(N, C, -1)
-                last = flat.shape[2] - 1 - flat[:, :, ::-1].argmax(axis=2)
-                top = numpy.zeros_like(flat)
-                numpy.put_along_axis(top, last[:, :, None], True, axis=2)
-                top = top.reshape(window.shape)
-            gx[:, :, rows, cols] += top * gy[:, :, i, j][:, :, None, None]
+            flat = top.reshape(N, C, -1)
+            if pick in ("last", "assign"):
+                if pick == "last":
+                    at = flat.shape[2] - 1 - flat[:, :, ::-1].argmax(axis=2)
+                else:
+                    at = flat.argmax(axis=2)
+                flat = numpy.zeros_like(flat)
+                numpy.put_along_axis(flat, at[:, :, None], True, axis=2)
+            top = flat.reshape(window.shape)
+            g = top * gy[:, :, i, j][:, :, None, None]
+            if pick == "assign":  # = instead of +=: a later window overwrites
+                gx[:, :, rows, cols] = numpy.where(top, g, gx[:, :, rows, cols])
+            else:
+                gx[:, :, rows, cols] += g
     return gx
 
 
@@ -438,7 +448,10 @@ def _max_pool():
         ties = ("ties: only the FIRST maximum of a window (row-major order) gets the "
                 "gradient, as in minicnn and PyTorch; argmax of the flattened window finds it")
         return {"gx": [(ties, _pool_backward_ties(x, gy, kernel, stride, "last")),
-                       (ties, _pool_backward_ties(x, gy, kernel, stride, "all"))]}
+                       (ties, _pool_backward_ties(x, gy, kernel, stride, "all")),
+                       ("overlapping windows (stride < kernel) can share their maximum: "
+                        "add the gradients with +=, do not assign",
+                        _pool_backward_ties(x, gy, kernel, stride, "assign"))]}
 
     def shapes(case):
         N, C, H, W = case.inputs[0].shape
@@ -475,8 +488,8 @@ def _lrn():
 
     def mistakes(case, y, grads, gy):
         x, (size, alpha, beta, k) = case.inputs[0], case.extra
-        scale = y / x if numpy.all(x != 0) else None
-        direct = gy * scale ** -beta if scale is not None else None
+        scale = y / x if numpy.all(x != 0) else None  # scale^-beta
+        direct = gy * scale if scale is not None else None  # y / x = scale^-beta
         no_size = F.local_response_norm(Tensor(x), size, alpha * size, beta, k).numpy()
         return {"y": [("PyTorch divides alpha by size: scale = k + alpha / size * (window "
                        "sum of x^2)", no_size)],

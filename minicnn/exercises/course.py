@@ -60,8 +60,9 @@ def start(name: str, directory: str = ".", force: bool = False) -> str:
     source = skeleton(name)
     path = exercise_path(name, directory)
     if os.path.exists(path) and not force:
+        where = "" if directory == "." else f" --dir {directory}"
         raise ExerciseError(f"{path} already exists; check it with `minicnn exercise check "
-                            f"{name}`, or pass --force to replace it with the skeleton")
+                            f"{name}{where}`, or pass --force to replace it with the skeleton")
     if not os.path.isdir(directory):
         raise ExerciseError(f"directory {directory!r} does not exist; create it first "
                             "or pick another --dir")

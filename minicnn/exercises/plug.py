@@ -48,7 +48,7 @@ from minicnn.functional.pooling import (
     max_pool2d_backward_reference,
     max_pool2d_forward_reference,
 )
-from minicnn.optim import SGD
+from minicnn.optim import SGD, Adam
 from minicnn.optim.sgd import _sgd_step_reference
 from minicnn.train import Trainer
 from minicnn.zoo.lenet import LeNet5
@@ -276,6 +276,17 @@ def _model(name, ds):
     return LeNet5(ds.num_classes, C, H, "modern"), "LeNet-5 (modern)"
 
 
+def _optimizer(name, params):
+    """Adam (lr 0.003) learns digits in one epoch; sgd_momentum needs SGD to be plugged."""
+    if name == "sgd_momentum":
+        return SGD(params, lr=0.05, momentum=0.9)
+    return Adam(params, lr=0.003)
+
+
+def _optimizer_text(name):
+    return "SGD (lr 0.05, momentum 0.9)" if name == "sgd_momentum" else "Adam (lr 0.003)"
+
+
 def _train_once(name, ds, limit, seed, progress):
     """One epoch of SGD on the digits from ``seed``; the test accuracy."""
     minicnn.manual_seed(seed)
@@ -287,7 +298,7 @@ def _train_once(name, ds, limit, seed, progress):
                        transform=normalize, seed=seed)
     test = DataLoader(ArrayDataset(ds.test_images, ds.test_labels), batch_size=256,
                       transform=normalize)
-    optimizer = SGD(model.parameters(), lr=0.05, momentum=0.9)
+    optimizer = _optimizer(name, model.parameters())
     trainer = Trainer(model, optimizer, progress=progress, log=None)
     trainer.fit(train, None, epochs=1)
     return trainer.test(test)["test_accuracy"], title
@@ -461,7 +472,7 @@ def plug(name, directory=".", limit=None, seed=0, progress=None, timing=True) ->
 
 
 def format_plug(r: PlugResult) -> str:
-    lines = [f"{r['model']}, one epoch of SGD (lr 0.05, momentum 0.9, batch 32) on "
+    lines = [f"{r['model']}, one epoch of {_optimizer_text(r['exercise'])}, batch 32, on "
              f"scikit-learn's digits: {r['train_images']} of {r['all_train_images']} "
              f"training images, {r['test_images']} test images, same seed and batches "
              "for both runs",

@@ -8,6 +8,7 @@
     minicnn visualize runs/lenet/checkpoint_best.npz --out runs/lenet/pictures
     minicnn info
     minicnn demo
+    minicnn exercise check conv_naive
 
 Every command has ``--help``. A bad argument, a missing file or dataset, or a
 failed run ends with ONE line on stderr and a non-zero exit status (2 for
@@ -21,6 +22,8 @@ import json
 import os
 import sys
 import time
+
+from minicnn.tools import exercise_cli
 
 __all__ = ["main", "build_parser", "build_model", "CommandError"]
 
@@ -683,6 +686,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime(p, device=False)
     _add_progress(p)
     p.set_defaults(func=cmd_demo)
+
+    exercise_cli.add_parser(sub)
     return parser
 
 
