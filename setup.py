@@ -17,6 +17,8 @@ LAYOUT = {
     "minicnn.train": "minicnn/train",
     "minicnn.tools": "minicnn/tools",
     "minicnn.runtime": "minicnn/runtime",
+    "minicnn.exercises": "minicnn/exercises",
+    "minicnn.exercises.skeletons": "minicnn/exercises/skeletons",
     "minicnn.kernels": "kernels",
     "minicnn.zoo": "zoo",
     "minicnn.bench": "benchmarks",

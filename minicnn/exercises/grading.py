@@ -72,11 +72,11 @@ def diagnose(what, got, expected, N=None, mistakes=()) -> str:
         if c != 0 and _max_relative_error(got, c * expected) <= threshold():
             if N is not None and N > 1 and _close(c, N):
                 return (f"{what} is off by a factor equal to the batch size (N={N}): "
-                        "you divide by N (or average) somewhere it should not be")
+                        "you sum over the batch where the formula averages (a missing "
+                        "division by N)")
             if N is not None and N > 1 and _close(c, 1 / N):
                 return (f"{what} is off by a factor 1/N, the batch size (N={N}): you "
-                        "sum over the batch where the formula averages, or divide once "
-                        "too few times")
+                        "average over the batch (or divide by N) where the formula sums")
             if _close(c, -1):
                 return f"{what} has the wrong sign"
             return f"{what} is off by a constant factor of {c:.6g}"
@@ -99,7 +99,7 @@ class Tally:
     """The largest relative error seen by one test, and the comparison itself."""
 
     def __init__(self):
-        self.max_rel_error = 0.0
+        self.max_rel_error = None  # None until values are compared
 
     def compare(self, what, got, expected, case, N=None, mistakes=(), shape_hints=(),
                 hint=None, values=True):
@@ -129,7 +129,8 @@ class Tally:
                           hint=hint or "an overflow (exp of a large number?) or a "
                           "division by zero")
         err = _max_relative_error(got, expected)
-        self.max_rel_error = max(self.max_rel_error, err)
+        self.max_rel_error = err if self.max_rel_error is None else max(self.max_rel_error,
+                                                                         err)
         if err > threshold():
             raise Failure(f"{what}: max relative error {err:.3g} > {threshold():g}", case,
                           max_rel_error=err,

@@ -7,8 +7,14 @@ import pytest
 
 from minicnn.backend import kernel, use_backend
 from minicnn.exercises import EXERCISES
-from minicnn.exercises.plug import ADAPTERS, PLUGGABLE, format_plug, load_student, plug, \
-    student_kernels
+from minicnn.exercises.plug import (
+    ADAPTERS,
+    PLUGGABLE,
+    format_plug,
+    load_student,
+    plug,
+    student_kernels,
+)
 from minicnn.functional.conv import im2col_array
 
 SOLUTIONS = os.path.join(os.path.dirname(__file__), "solutions")
