@@ -22,6 +22,8 @@ LAYOUT = {
     "minicnn.tools": "minicnn/tools",
     "minicnn.runtime": "minicnn/runtime",
     "minicnn.distributed": "minicnn/distributed",
+    "minicnn.exercises": "minicnn/exercises",
+    "minicnn.exercises.skeletons": "minicnn/exercises/skeletons",
     "minicnn.kernels": "kernels",
     "minicnn.zoo": "zoo",
     "minicnn.bench": "benchmarks",

@@ -10,6 +10,7 @@
     minicnn explain conv2d --input 1,7,7 --kernel 3 --stride 2 --padding 1 --out pics
     minicnn info
     minicnn demo
+    minicnn exercise check conv_naive
 
 Every command has ``--help``. A bad argument, a missing file or dataset, or a
 failed run ends with ONE line on stderr and a non-zero exit status (2 for
@@ -24,7 +25,7 @@ import sys
 
 from minicnn.rng import manual_seed
 from minicnn.runtime.fileio import strict_json
-from minicnn.tools import gradcheck_suite
+from minicnn.tools import exercise_cli, gradcheck_suite
 from minicnn.tools.info import backend_line
 from minicnn.train import evaluate, recipe
 from minicnn.train.recipe import (
@@ -727,6 +728,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime(p, device=False)
     _add_progress(p)
     p.set_defaults(func=cmd_demo)
+
+    exercise_cli.add_parser(sub)
     return parser
 
 
