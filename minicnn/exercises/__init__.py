@@ -7,7 +7,7 @@
 
 The grader runs the student's functions in a child process (``sandbox``) and
 compares them with the engine (``catalog``), with the relative error and the
-threshold of ``minicnn.gradcheck`` (``grading``). ``plug`` registers the
+threshold of ``minicnn.gradient_check`` (``grading``). ``plug`` registers the
 student's functions as kernels (``plug.ADAPTERS``). See docs/coursework.md.
 """
 from minicnn.exercises.catalog import EXERCISES

@@ -7,7 +7,7 @@ result with ``tally.compare`` and stops at the first case that fails by raising
 and a hint. ``run_test`` turns that, a student's exception, an unfinished
 skeleton or a time-out into one result dict of the report.
 
-Every comparison uses the definitions of ``minicnn.gradcheck``: CS231n's
+Every comparison uses the definitions of ``minicnn.gradient_check``: CS231n's
 elementwise relative error ``|a - n| / max(1e-8, |a| + |n|)`` (``relative_error``),
 whose maximum must stay below ``DEFAULT_RTOL``; finite differences use the step
 ``DEFAULT_EPS``.
@@ -28,7 +28,7 @@ __all__ = ["Failure", "Tally", "diagnose", "numerical_gradient", "run_test", "th
 
 
 def threshold() -> float:
-    """The pass threshold on the max relative error: minicnn.gradcheck's DEFAULT_RTOL."""
+    """The pass threshold on the max relative error: minicnn.gradient_check.DEFAULT_RTOL."""
     return float(DEFAULT_RTOL)
 
 

@@ -30,7 +30,7 @@ TEST_SCHEMA = {
         "max_rel_error": _NUMBER_OR_NULL | {
             "description": "the largest CS231n relative error seen (null when no values "
                            "were compared)"},
-        "threshold": {"type": "number", "description": "minicnn.gradcheck.DEFAULT_RTOL"},
+        "threshold": {"type": "number", "description": "minicnn.gradient_check.DEFAULT_RTOL"},
         "hint": {"type": ["string", "null"], "description": "the likely mistake"},
         "printed": {"type": "string", "description": "what the student's code printed"},
     },
