@@ -23,8 +23,8 @@ $(VENV)/.test-installed: $(VENV)/bin/activate setup.py
 # without it the demo falls back to scikit-learn's 8x8 digits and says so.
 fashion-mnist:
 	@if [ ! -d $(FMNIST) ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		echo "Installing Debian's dataset-fashion-mnist (apt)"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) \
+		echo "Installing Debian's dataset-fashion-mnist and graphviz (apt)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist graphviz) \
 		|| echo "apt could not install dataset-fashion-mnist; the demo will fall back to digits"; \
 	fi
 

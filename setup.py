@@ -21,6 +21,9 @@ LAYOUT = {
     "minicnn.train": "minicnn/train",
     "minicnn.tools": "minicnn/tools",
     "minicnn.runtime": "minicnn/runtime",
+    "minicnn.distributed": "minicnn/distributed",
+    "minicnn.exercises": "minicnn/exercises",
+    "minicnn.exercises.skeletons": "minicnn/exercises/skeletons",
     "minicnn.kernels": "kernels",
     "minicnn.zoo": "zoo",
     "minicnn.bench": "benchmarks",
@@ -46,6 +49,8 @@ setup(
         "train": ["tqdm>=4.60", "matplotlib>=3.7", "pillow>=9", "scikit-learn>=1.3",
                   "threadpoolctl>=3.1"],
         "bench": ["threadpoolctl>=3.1", "psutil>=5.9", "matplotlib>=3.7"],
+        # MPI through mpi4py; the mpich wheel brings libmpi and mpiexec into the venv's bin/
+        "distributed": ["mpi4py>=4", "mpich>=4"],
         "test": [
             "pytest>=7",
             "pytest-xdist>=3",
@@ -60,6 +65,8 @@ setup(
             "threadpoolctl>=3.1",
             "psutil>=5.9",
             "ruff>=0.4",
+            "mpi4py>=4",
+            "mpich>=4",
         ],
     },
     entry_points={"console_scripts": ["minicnn=minicnn.tools.cli:main"]},

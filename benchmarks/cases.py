@@ -41,7 +41,7 @@ CONV_LAYERS = [
     ("ResNet-50", "1x1 @56", 256, 56, 56, 64, 1, 1, 0, 1),
     ("ResNet-50", "3x3/2 @56", 128, 56, 56, 128, 3, 2, 1, 1),
 ]
-# The kernels issue's target set: numba within 2x of PyTorch (geometric mean).
+# The performance target set (RESULTS.md): numba within 2x of PyTorch (geometric mean).
 RESNET50_TARGETS = ["stem 7x7/2", "3x3 @56", "3x3 @28", "3x3 @14", "1x1 @56"]
 
 

@@ -20,7 +20,7 @@ def build_parser(parser=None):
     parser.add_argument("--quick", action="store_true",
                         help="a small subset of ops, LeNet-5 and a short scaling sweep")
     parser.add_argument("--only", choices=["ops", "models", "conv-paths", "scaling", "memory",
-                                           "startup"],
+                                           "startup", "distributed"],
                         action="append",
                         help="run only these parts (repeatable; default: all)")
     parser.add_argument("--backends", default="numpy,numba,cuda",
@@ -102,6 +102,9 @@ def run(args) -> dict:
         if "startup" in parts and ("minicnn", "numba") in engine_list:
             _progress("numba start-up, cold and cached")
             doc["startup"] = measure_startup()
+    if "distributed" in parts:  # only when asked: it launches mpiexec jobs of its own
+        from minicnn.bench.distributed import run as run_distributed
+        doc["distributed"] = run_distributed(repeat, _progress)
     doc["targets"] = targets(doc["ops"], doc["models"], doc["memory"], doc["startup"])
     return doc
 
@@ -166,5 +169,11 @@ def main(argv=None) -> int:
         print(f"JSON written to {args.json}")
     if args.out:
         for path in plot_all(doc, args.out):
+            print(f"chart written to {path}")
+    if doc.get("distributed"):
+        from minicnn.bench.distributed import chart, markdown
+        print(markdown(doc["distributed"]))
+        if args.out:
+            path = chart(doc["distributed"], os.path.join(args.out, "distributed.png"))
             print(f"chart written to {path}")
     return 0

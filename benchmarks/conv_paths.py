@@ -41,14 +41,15 @@ def run_conv_paths(layers, rounds=5, progress=None) -> list:
             progress(f"conv paths: {network} {layer}")
         rng = numpy.random.default_rng(0)
         x = rng.standard_normal((N, C, H, H)).astype(numpy.float32)
-        W = rng.standard_normal((OC, C, K, K)).astype(numpy.float32)
-        b = rng.standard_normal(OC).astype(numpy.float32)
+        weight = rng.standard_normal((OC, C, K, K)).astype(numpy.float32)
+        bias = rng.standard_normal(OC).astype(numpy.float32)
         geometry = (1, 1, P, P, 1, 1, 1)
 
-        def step(algorithm, x=x, W=W, b=b, geometry=geometry, needs_gx=needs_gx):
+        def step(algorithm, x=x, weight=weight, bias=bias, geometry=geometry,
+                 needs_gx=needs_gx):
             with conv.conv_algorithm(algorithm):
-                y = conv.conv2d_forward(x, W, b, *geometry)
-                conv.conv2d_backward(y, x, W, *geometry, needs_gx, True, True)
+                y = conv.conv2d_forward(x, weight, bias, *geometry)
+                conv.conv2d_backward(y, x, weight, *geometry, needs_gx, True, True)
 
         timings = measure_interleaved({a: (lambda a=a: step(a)) for a in ("im2col", "direct")},
                                       rounds=rounds, calls=3, warmup=1, round_seconds=0.2)

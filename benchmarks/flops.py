@@ -3,22 +3,19 @@
 A multiply-add is 2 FLOPs. Forward convolution:
 
     MACs = N * OC * OH * OW * (C / groups) * KH * KW,   FLOPs = 2 * MACs
+    OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1             (``conv_output_size``)
 
-Backward computes two products of the same size (gW and gx): 2x the forward.
+Backward computes two products of the same size (gweight and gx): 2x the forward.
 Linear: MACs = N * in * out. Pooling, LRN, BatchNorm and the loss are memory
 bound; their count is the elementwise work (one FLOP per element and window
 tap), reported so the scaling plots have an x axis, not as a peak measure.
 """
 from __future__ import annotations
 
+from minicnn.functional._geometry import conv_output_size  # the one formula, re-exported
+
 __all__ = ["conv_output_size", "conv2d_flops", "linear_flops", "pool_flops",
            "elementwise_flops", "backward_factor"]
-
-
-def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
-                     dilation: int = 1) -> int:
-    """``(size + 2*padding - dilation*(kernel-1) - 1) // stride + 1``."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def conv2d_flops(N, C, H, W, OC, KH, KW, stride=1, padding=0, dilation=1, groups=1):

@@ -138,7 +138,7 @@ def run_models(specs, engine_list, warmup=1, repeat=3, progress=None):
 
 
 def memory_check(backend_name: str, batch: int = 32, size: int = 224) -> dict:
-    """Peak resident memory of one VGG-16 training step (the kernels issue's bound).
+    """Peak resident memory of one VGG-16 training step (the memory target in RESULTS.md).
 
     VGG-16 at batch 32 and 224x224 keeps ~15 GFLOP of activations per image for
     backward; with the im2col workspace bounded it must fit in 24 GiB.

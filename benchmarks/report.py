@@ -76,7 +76,7 @@ def _fwd_bwd_ratio(records, backend, select):
 
 def targets(op_records, model_records, memory=(), startup=None,
             backend="numba") -> list[dict]:
-    """The kernels issue's performance targets, measured, with met/not met."""
+    """The performance targets (listed in RESULTS.md), measured, with met/not met."""
     out = []
     for m in memory:
         gib = m["peak_rss_bytes"] / 2**30

@@ -4,7 +4,7 @@ Numba compiles each kernel the first time it runs; ``cache=True`` stores the
 machine code beside the source, so the next process loads it instead. This
 runs the same small script (import minicnn, one LeNet-5 training step on the
 numba backend) twice in fresh processes: the first run may compile, the second
-must find everything cached (the kernels issue: under 3 s).
+must find everything cached (the target: under 3 s).
 """
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Fast kernels (Numba CPU, CUDA), imported as ``minicnn.kernels`` (being written)."""
+"""Fast kernels (Numba CPU, CUDA), imported as ``minicnn.kernels`` ."""

@@ -25,10 +25,17 @@ from minicnn.backend import (
     set_workspace,
     use_backend,
 )
-from minicnn.gradcheck import GradcheckError, gradcheck, numerical_grad
+from minicnn.gradient_check import (
+    GradcheckError,
+    GradcheckResult,
+    gradcheck,
+    gradcheck_graph,
+    numerical_grad,
+)
 from minicnn.rng import manual_seed
 from minicnn.runtime.malloc import retain_freed_memory
 from minicnn.serialization import load, save
+from minicnn.tools.graph import draw_graph
 from minicnn.tools.info import info
 from minicnn.tools.summary import summary
 from minicnn.version import __version__
@@ -37,6 +44,8 @@ __all__ = [
     "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled",
     "set_backend", "get_backend", "use_backend", "get_array_module", "BackendUnavailableError",
     "set_workspace", "get_workspace", "manual_seed", "save", "load", "info", "summary",
-    "numerical_grad", "gradcheck", "GradcheckError", "functional", "nn", "optim",
+    "draw_graph",
+    "numerical_grad", "gradcheck", "GradcheckError", "GradcheckResult", "gradcheck_graph",
+    "functional", "nn", "optim",
     "retain_freed_memory", "__version__",
 ]

@@ -235,8 +235,10 @@ def kernel_owner(op_name: str, like=None) -> str:
 
 # ------------------------------------------------------------------ workspace
 def set_workspace(nbytes: int) -> None:
-    """Cap the im2col column buffer: convolution processes the batch in chunks
-    small enough that one chunk's columns fit in ``nbytes`` (default 256 MiB)."""
+    """Cap the im2col buffers: convolution processes the batch in chunks small
+    enough that every column-sized buffer a chunk holds at once fits in
+    ``nbytes`` together (default 256 MiB; the budget is
+    ``minicnn.functional._geometry.chunk_size``)."""
     if not isinstance(nbytes, int) or nbytes <= 0:
         raise ValueError(f"set_workspace: expected a positive number of bytes, got {nbytes!r}")
     settings.workspace_bytes = nbytes

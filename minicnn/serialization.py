@@ -15,9 +15,18 @@ The file is a plain .npz archive (a zip of .npy files). Every array is one
 member, named by its path in the structure joined with '/' (a flat state dict
 keeps its own keys, so ``numpy.load(path)['conv1.weight']`` works anywhere);
 everything else (the nesting, the dict keys, the numbers and strings) is one
-JSON document stored as a uint8 array under ``__minicnn__``. Loading uses
-``numpy.load(path, allow_pickle=False)``: a weights file is data, and opening
-one never runs code. Object arrays are refused on save and on load.
+JSON document stored as a uint8 array under ``__minicnn__`` (strict JSON: a
+non-finite Python float is stored as ``{"float": "nan"}``, ``"inf"`` or
+``"-inf"``). Loading never unpickles: a weights file is data, and opening one
+never runs code. Object arrays are refused on save and on load.
+
+Loading an untrusted file is bounded: only regular files are opened (a FIFO
+or device is refused, not waited on); each member's .npy header is read
+first, and its dtype must be a plain (non-object) one and its shape times
+the item size must equal the size the zip directory declares for it, which
+is all the reader will ever decompress; the declared sizes together must not
+exceed ``max_bytes`` (1 GiB by default). A zip bomb or a lying header is
+refused before the memory is allocated, with a ValueError naming the file.
 
 The file is written atomically: into a temporary file in the same directory,
 flushed and fsync'ed, then renamed over ``path`` with ``os.replace``; a crash
@@ -28,7 +37,9 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
+import stat
 import struct
 import zipfile
 import zlib
@@ -43,6 +54,8 @@ __all__ = ["save", "load"]
 
 _META_KEY = "__minicnn__"
 _FORMAT = "minicnn-state-v1"
+DEFAULT_MAX_BYTES = 1 << 30
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 # ------------------------------------------------------------------ encoding
@@ -89,6 +102,8 @@ class _Encoder:
         if isinstance(obj, int):
             return int(obj)
         if isinstance(obj, float):
+            if not math.isfinite(obj):  # JSON has no NaN: keep it strict
+                return {"float": "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")}
             return float(obj)
         if isinstance(obj, dict):
             items = []
@@ -138,7 +153,7 @@ def save(obj, path) -> None:
     path = os.fspath(path)
     encoder = _Encoder()
     tree = encoder.encode(obj, [])  # every TypeError comes before any file exists
-    document = json.dumps({"format": _FORMAT, "tree": tree}).encode("utf-8")
+    document = json.dumps({"format": _FORMAT, "tree": tree}, allow_nan=False).encode("utf-8")
     arrays = {_META_KEY: numpy.frombuffer(document, dtype=numpy.uint8)}
     arrays.update(encoder.arrays)
 
@@ -157,6 +172,10 @@ def _decode(node, arrays: dict):
     if not isinstance(node, dict) or len(node) != 1:
         raise _Corrupt(f"unexpected entry {node!r:.80} in the structure document")
     (kind, value), = node.items()
+    if kind == "float":
+        if value not in _NON_FINITE:
+            raise _Corrupt(f"unknown float {value!r:.40} in the structure document")
+        return _NON_FINITE[value]
     if kind in ("array", "scalar"):
         if not isinstance(value, str) or value not in arrays:
             raise _Corrupt(f"the structure refers to an array {value!r} that the "
@@ -164,9 +183,13 @@ def _decode(node, arrays: dict):
         return arrays[value] if kind == "array" else arrays[value][()]
     if kind == "dict":
         out = {}
+        if not isinstance(value, list):
+            raise _Corrupt(f"malformed dict {value!r:.80}")
         for item in value:
             if not isinstance(item, list) or len(item) != 2:
                 raise _Corrupt(f"malformed dict item {item!r:.80}")
+            if isinstance(item[0], bool) or not isinstance(item[0], (str, int)):
+                raise _Corrupt(f"malformed dict key {item[0]!r:.80}")
             out[item[0]] = _decode(item[1], arrays)
         return out
     if kind in ("list", "tuple") and isinstance(value, list):
@@ -175,8 +198,22 @@ def _decode(node, arrays: dict):
     raise _Corrupt(f"unknown entry kind {kind!r} in the structure document")
 
 
-def _read_archive(f) -> dict:
-    """All members of the .npz in the open file ``f``, as {name: array}."""
+def _member_header(archive, info):
+    """(shape, dtype, header length) of the .npy member ``info``, reading only its header."""
+    with archive.open(info) as member:
+        version = numpy.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = numpy.lib.format.read_array_header_1_0(member)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = numpy.lib.format.read_array_header_2_0(member)
+        else:
+            raise _Corrupt(f"its member {info.filename!r} has .npy version {version}")
+        return shape, dtype, member.tell(), fortran
+
+
+def _read_archive(f, path: str, max_bytes: int) -> dict:
+    """All members of the .npz in the open file ``f``, as {name: array}, each checked
+    header-first (see the module docstring) before its data is read."""
     magic = f.read(6)
     f.seek(0)
     if len(magic) == 0:
@@ -186,17 +223,44 @@ def _read_archive(f) -> dict:
     if not magic.startswith(b"PK"):
         # numpy.load would take it for a pickle; say what it really is not
         raise _Corrupt(f"it is not an .npz (zip) archive: it starts with {magic!r}")
-    data = numpy.load(f, allow_pickle=False)
-    with data:
-        arrays = {name: data[name] for name in data.files}
-    for name, value in arrays.items():
-        if not isinstance(value, numpy.ndarray):  # NpzFile hands other members as bytes
-            raise _Corrupt(f"its member {name!r} is not a .npy array")
+    arrays = {}
+    with zipfile.ZipFile(f) as archive:
+        infos = archive.infolist()
+        declared = sum(info.file_size for info in infos)
+        if declared > max_bytes:
+            raise _Corrupt(f"its members declare {declared} bytes uncompressed, more than "
+                           f"max_bytes={max_bytes} (a zip bomb, or pass a larger max_bytes "
+                           "if you trust the file)")
+        for info in infos:
+            name = info.filename
+            if not name.endswith(".npy"):
+                raise _Corrupt(f"its member {name!r} is not a .npy array")
+            shape, dtype, header, fortran = _member_header(archive, info)
+            if dtype.hasobject:
+                raise ValueError("allow_pickle: object arrays are never loaded")
+            if not all(isinstance(d, int) and d >= 0 for d in shape):
+                raise _Corrupt(f"its member {name!r} has a bad shape {shape!r:.80}")
+            size = math.prod(shape) * dtype.itemsize
+            if header + size != info.file_size:
+                raise _Corrupt(f"its member {name!r} says shape {shape} of {dtype} "
+                               f"({size} bytes) but the archive declares "
+                               f"{info.file_size - header} bytes of data")
+            with archive.open(info) as member:
+                member.seek(header)
+                data = member.read(size)
+            if len(data) != size:
+                raise _Corrupt(f"its member {name!r} is truncated")
+            array = numpy.frombuffer(data, dtype=dtype)
+            arrays[name[:-4]] = array.reshape(shape, order="F" if fortran else "C").copy(
+                order="K")
     return arrays
 
 
-def load(path):
+def load(path, max_bytes: int = DEFAULT_MAX_BYTES):
     """Read a file written by ``save`` (or any .npz of plain arrays) back.
+
+    ``max_bytes`` bounds the total uncompressed size the archive may declare
+    (default 1 GiB); every member is checked header-first before it is read.
 
     Returns the saved structure: dicts (with their str and int keys), lists,
     tuples, NumPy arrays of the saved dtypes and shapes (0-d ones included),
@@ -205,8 +269,9 @@ def load(path):
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: the file is truncated, corrupt, not an .npz archive, or
-            holds pickled (object) arrays, which are never loaded.
+        ValueError: the file is truncated, corrupt, not an .npz archive, not a
+            regular file, larger than ``max_bytes`` uncompressed, or holds
+            pickled (object) arrays, which are never loaded.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -214,9 +279,12 @@ def load(path):
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, f"load: {path!r} is a directory, "
                                 "not a weights file", path)
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"load: {path!r} is not a regular file (a FIFO, socket or device); "
+                         "weights are read from regular files only")
     try:
         with open(path, "rb") as f:
-            arrays = _read_archive(f)
+            arrays = _read_archive(f, path, max_bytes)
         if _META_KEY not in arrays:
             return arrays  # a plain .npz of named arrays
         meta = arrays.pop(_META_KEY)
@@ -239,8 +307,12 @@ def load(path):
                 "loaded with allow_pickle=False and pickled data is never loaded") from None
         raise ValueError(f"load: {path!r} is not a valid minicnn weights file: it is "
                          f"corrupt ({type(e).__name__}: {e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, struct.error,
-            UnicodeDecodeError, RecursionError) as e:
+    except MemoryError:
+        raise ValueError(f"load: {path!r} is not a valid minicnn weights file: it asks for "
+                         "more memory than is available") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, KeyError,
+            struct.error, UnicodeDecodeError, RecursionError, NotImplementedError,
+            OverflowError, TypeError, SyntaxError) as e:
         raise ValueError(f"load: {path!r} is not a valid minicnn weights file: it is "
                          f"truncated or corrupt ({type(e).__name__}: {e})") from None
     return obj

@@ -28,7 +28,7 @@ def default_tolerance(dtype) -> tuple[float, float]:
     return 1e-4, 1e-5
 
 
-# a fast kernel against its NumPy reference (the kernels issue's bound)
+# a fast kernel against its NumPy reference (the bound the kernel contract promises)
 KERNEL_RTOL = {numpy.dtype(numpy.float32): 1e-5, numpy.dtype(numpy.float64): 1e-12}
 
 

@@ -117,7 +117,7 @@ def reference_backend():
 
 @pytest.fixture(autouse=True)
 def _deterministic_generators():
-    """Every test starts from the same seeds (minicnn's init and dropout, torch's
+    """Every test starts from the same random seed (minicnn's init and dropout, torch's
     init), so a run is repeatable whatever ran before it in the same worker."""
     import minicnn
     minicnn.manual_seed(0)

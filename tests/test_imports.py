@@ -19,12 +19,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 # A module may import modules of its own rank or lower (longest prefix wins).
 RANKS = {
-    "minicnn.settings": 0, "minicnn.runtime": 0,
+    "minicnn.settings": 0, "minicnn.runtime": 0, "minicnn.version": 0,
     "minicnn.backend": 1, "minicnn.rng": 1,
     "minicnn.autograd": 2,
     "minicnn.ops": 3,
     "minicnn.functional": 4,
-    "minicnn.nn": 5, "minicnn.optim": 5, "minicnn.gradcheck": 5, "minicnn.testing": 5,
+    "minicnn.nn": 5, "minicnn.optim": 5, "minicnn.gradient_check": 5, "minicnn.testing": 5,
     "minicnn.serialization": 5,
     "minicnn.zoo": 6, "minicnn.data": 6,
     "minicnn.train": 7, "minicnn.distributed": 7,

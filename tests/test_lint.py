@@ -1,4 +1,4 @@
-"""The whole tree passes ruff (STYLE.md §15: nothing misspelt ships)."""
+"""The whole tree passes ruff (a linted public API: nothing misspelt ships)."""
 import pathlib
 import shutil
 import subprocess

@@ -2,12 +2,13 @@
 
     from minicnn.zoo import resnet18, get_model, list_models, from_torch
     model = resnet18(num_classes=10)
-    model = get_model('vgg16', cifar=True)              # the seeds' Keras VGG-16
+    model = get_model('vgg16', cifar=True)              # the Keras CIFAR-100 VGG-16
     model = from_torch(resnet18(), torchvision.models.resnet18().state_dict())
 
 One file per family: lenet, alexnet, vgg, googlenet, resnet (ImageNet),
-resnet_cifar (ResNet-20...110 and the pre-activation ResNet-164), cnn (the seeds'
-small Keras models). Every builder takes ``num_classes`` and ``in_channels``.
+resnet_cifar (ResNet-20...110 and the pre-activation ResNet-164), cnn (small Keras
+tutorial models; their sources are in docs/references.md). Every builder takes
+``num_classes`` and ``in_channels``.
 """
 from minicnn.zoo.alexnet import AlexNet, AlexNetPaper, alexnet
 from minicnn.zoo.cnn import cifar10_bn_cnn, cifar_cnn, fashion_mnist_cnn

@@ -31,6 +31,7 @@ module names, so its state dict loads.
 from __future__ import annotations
 
 from minicnn import nn
+from minicnn.functional._geometry import conv_output_size
 
 __all__ = ["AlexNet", "AlexNetPaper", "alexnet"]
 
@@ -85,10 +86,6 @@ class AlexNet(nn.Module):
         return self.classifier(x)
 
 
-def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 class AlexNetPaper(nn.Module):
     """Krizhevsky et al. 2012 as in the paper's table (two GPU towers as groups=2).
 
@@ -107,12 +104,12 @@ class AlexNetPaper(nn.Module):
             layers.append(nn.Conv2d(channels, out_channels, kernel_size=kernel,
                                     stride=stride, padding=padding, groups=groups))
             layers.append(nn.ReLU(inplace=True))
-            size = _conv_out(size, kernel, stride, padding)
+            size = conv_output_size(size, kernel, stride, padding)
             if lrn:
                 layers.append(nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0))
             if pool:
                 layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
-                size = _conv_out(size, 3, 2, 0)
+                size = conv_output_size(size, 3, 2, 0)
             channels = out_channels
         if size < 1:
             raise ValueError(f"alexnet: input_size {input_size} is too small for the paper "

@@ -1,4 +1,6 @@
-"""The seeds' small Keras CNNs, rebuilt layer for layer so their summaries match.
+"""Small Keras tutorial CNNs, rebuilt layer for layer so their summaries match.
+
+Where each comes from (tutorial titles, accuracies): docs/references.md.
 
 Keras layers and their minicnn equivalents:
 ``Conv2D(f, k, activation='relu', padding='same')`` is ``Conv2d(c, f, k, padding=k//2)``
@@ -13,8 +15,8 @@ models return logits: Keras's final softmax lives in ``F.cross_entropy``.
     fashion_mnist_cnn     1x28x28      2,589,834  (2,588,106 / 1,728)   10 classes
     cifar10_bn_cnn        3x32x32        652,874  (652,426 / 448)       10 classes
 
-The seeds' Keras LeNet is ``lenet5(variant='modern')`` and their Keras VGG-16 for
-CIFAR-100 is ``vgg16(cifar=True)``.
+The Keras LeNet-5 MNIST tutorial model is ``lenet5(variant='modern')`` and the Keras
+CIFAR-100 VGG-16 is ``vgg16(cifar=True)``.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ def _keras_bn(kind, channels):
 
 
 def cifar_cnn(num_classes: int = 100, in_channels: int = 3, input_size: int = 32):
-    """The seeds' basic CIFAR-100 CNN (Keras functional model "model"):
+    """The Keras CIFAR-100 tutorial's basic CNN (Keras functional model "model"):
 
         conv2d        3x3 16, ReLU      16x30x30        448
         max_pooling   2x2               16x15x15          0
@@ -52,7 +54,7 @@ def cifar_cnn(num_classes: int = 100, in_channels: int = 3, input_size: int = 32
 
 
 def fashion_mnist_cnn(num_classes: int = 10, in_channels: int = 1, input_size: int = 28):
-    """The seeds' Fashion-MNIST CNN with BatchNorm (``build_model3``):
+    """The Keras Fashion-MNIST tutorial model with BatchNorm (``build_model3``):
 
         conv2d 3x3 32 'same', ReLU -> BN -> max pool 2   32x14x14   320 + 128
         conv2d 3x3 64 'valid', ReLU -> BN -> max pool 2  64x6x6  18,496 + 256
@@ -81,7 +83,7 @@ def fashion_mnist_cnn(num_classes: int = 10, in_channels: int = 1, input_size: i
 
 
 def cifar10_bn_cnn(num_classes: int = 10, in_channels: int = 3, input_size: int = 32):
-    """The seeds' CIFAR-10 CNN with BatchNorm and dropout 0.3:
+    """The Keras CIFAR-10 tutorial CNN with BatchNorm and dropout 0.3:
 
         3 x [conv2d 3x3 'same' (32, 64, 128), ReLU -> BN -> max pool 2 -> dropout 0.3]
         flatten 2048 -> dense 256, ReLU -> dense 128, ReLU -> dense 10

@@ -1,5 +1,6 @@
 """LeNet-5: LeCun, Bottou, Bengio, Haffner, "Gradient-based learning applied to
-document recognition", Proc. IEEE 1998 — and the seeds' modern Keras LeNet.
+document recognition", Proc. IEEE 1998 — and the modern Keras LeNet-5 of an MNIST
+tutorial.
 
 The classic network (input 1x32x32, 10 classes), layer by layer as in the paper:
 
@@ -15,9 +16,10 @@ The classic network (input 1x32x32, 10 classes), layer by layer as in the paper:
 
 (The paper's S2/S4 have a trainable gain and bias per map, its C3 connects only
 some S2 maps, and its output layer is RBF units; like every modern re-implementation,
-and the seeds' PyTorch code, we use plain average pooling, full C3 and a linear output.)
+the PyTorch LeNet-5 tutorial's included, we use plain average pooling, full C3 and a
+linear output.)
 
-The modern variant is the seeds' Keras LeNet for 28x28 MNIST: ReLU, max pooling,
+The modern variant is the Keras LeNet-5 MNIST tutorial's model (28x28): ReLU, max pooling,
 'same' padding (so C1 and C3 keep the size) and C5 as a Linear layer:
 
     conv1 5x5 'same' 6, ReLU -> 6x28x28;   pool 2x2 -> 6x14x14
@@ -27,6 +29,7 @@ The modern variant is the seeds' Keras LeNet for 28x28 MNIST: ReLU, max pooling,
 from __future__ import annotations
 
 from minicnn import nn
+from minicnn.functional._geometry import conv_output_size
 
 __all__ = ["LeNet5", "lenet5"]
 
@@ -38,7 +41,7 @@ MODERN_FCS = [120, 84]
 
 
 class LeNet5(nn.Module):
-    """LeNet-5, ``variant='classic'`` (LeCun 1998) or ``'modern'`` (the seeds' Keras model).
+    """LeNet-5, ``variant='classic'`` (LeCun 1998) or ``'modern'`` (the Keras tutorial model).
 
     Args:
         num_classes: size of the output layer (10 digits).
@@ -65,9 +68,9 @@ class LeNet5(nn.Module):
 
     def _build_classic(self, num_classes, in_channels, input_size):
         pad = max(0, (32 - input_size + 1) // 2)
-        size = input_size + 2 * pad - 4          # C1: 5x5 valid
-        size = size // 2 - 4                     # S2, then C3
-        size = size // 2 - 4                     # S4, then C5
+        size = conv_output_size(input_size, 5, padding=pad)      # C1: 5x5
+        size = conv_output_size(size // 2, 5)                    # S2 (2x2 pool), then C3
+        size = conv_output_size(size // 2, 5)                    # S4 (2x2 pool), then C5
         if size < 1:
             raise ValueError(f"lenet5: input_size {input_size} is too small for the "
                              f"classic LeNet-5")
@@ -88,7 +91,7 @@ class LeNet5(nn.Module):
         size = input_size // 4                   # two 2x2 poolings, 'same' convs
         self.conv1 = nn.Conv2d(in_channels, 6, kernel_size=5, padding=2)
         self.conv2 = nn.Conv2d(6, 16, kernel_size=5, padding=2)
-        self.pool = nn.MaxPool2d(kernel_size=2)  # reused, as in the seeds' Keras code
+        self.pool = nn.MaxPool2d(kernel_size=2)  # reused, as in the Keras tutorial
         self.flatten = nn.Flatten()
         self.fc1 = nn.Linear(16 * size * size, 120)
         self.fc2 = nn.Linear(120, 84)

@@ -22,12 +22,12 @@ stride 2 and zero-pads the new channels, so shortcuts add no parameters. (Option
 1x1 projection convs + BN there, would give resnet20 272,474 parameters.)
 
 resnet164: He, Zhang, Ren, Sun, "Identity Mappings in Deep Residual Networks",
-ECCV 2016 — the pre-activation bottleneck ResNet-164 (1.7M parameters), the seeds'
-Keras CIFAR-10 ResNet: conv 3x3 (16), three stages of 18 units
+ECCV 2016 — the pre-activation bottleneck ResNet-164 (1.7M parameters), the
+Keras CIFAR-10 ResNet tutorial's model: conv 3x3 (16), three stages of 18 units
 BN -> ReLU -> 1x1 (w) -> BN -> ReLU -> 3x3 (w) -> BN -> ReLU -> 1x1 (4w), w = 16, 32, 64,
 the first unit of each stage with a 1x1 projection shortcut taken from the
 pre-activated input (stride 2 in stages 2 and 3), then BN -> ReLU -> global average
-pool -> fc: 1,703,258 parameters (no conv has a bias, as in the seeds' code).
+pool -> fc: 1,703,258 parameters (no conv has a bias, as in that tutorial).
 """
 from __future__ import annotations
 
@@ -123,7 +123,8 @@ class PreActBottleneck(nn.Module):
     """Pre-activation bottleneck: x + conv3(relu(bn3(conv2(relu(bn2(conv1(relu(bn1(x))))))))).
 
     With a projection (first unit of a stage), the shortcut is a 1x1 conv (stride
-    ``stride``) of the pre-activated input relu(bn1(x)), as in the seeds' code.
+    ``stride``) of the pre-activated input relu(bn1(x)), as in the Keras CIFAR-10 ResNet
+    tutorial.
     Shape: (N, in_planes, H, W) -> (N, 4 * planes, H/stride, W/stride).
     """
 

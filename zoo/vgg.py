@@ -1,5 +1,5 @@
 """VGG: Simonyan and Zisserman, "Very Deep Convolutional Networks for Large-Scale
-Image Recognition", ICLR 2015 — and the seeds' Keras VGG-16 for CIFAR-100.
+Image Recognition", ICLR 2015 — and the Keras CIFAR-100 VGG-16.
 
 The paper's Table 1 (input 3x224x224): numbers are 3x3 convolutions (stride 1,
 padding 1, ReLU), 'M' a 2x2/2 max pool; then FC-4096, FC-4096, FC-1000.
@@ -16,7 +16,7 @@ torchvision's (``features``, ``avgpool`` 7x7 adaptive, ``classifier`` with dropo
 0.5), so torchvision state dicts load; the adaptive pool makes any input >= 32x32
 legal (a 1x1 map is repeated to 7x7).
 
-``cifar=True`` is the seeds' Keras VGG-16 for 32x32 CIFAR-100: the same 13
+``cifar=True`` is the Keras CIFAR-100 tutorial's VGG-16 for 32x32 inputs: the same 13
 convolutions, then flatten (512 x 1 x 1) -> 4096 -> 4096 -> classes, no dropout:
 34,006,948 parameters with 100 classes.
 """
@@ -100,7 +100,7 @@ class VGG(nn.Module):
 
 
 class VGGCifar(nn.Module):
-    """The seeds' Keras VGG for CIFAR: ``features`` -> flatten -> fc1 -> fc2 -> predictions.
+    """The Keras CIFAR-100 VGG: ``features`` -> flatten -> fc1 -> fc2 -> predictions.
 
     Keras ends with a softmax; we return logits (``F.cross_entropy`` applies it).
     Shape: input (N, in_channels, input_size, input_size), input_size divisible by 32.
@@ -133,7 +133,7 @@ class VGGCifar(nn.Module):
 def vgg(depth: int, batch_norm: bool = False, num_classes: int | None = None,
         in_channels: int = 3, cifar: bool = False, input_size: int = 32,
         dropout: float = 0.5, init_weights: bool = True) -> nn.Module:
-    """VGG-``depth`` (11, 13, 16, 19) of Table 1; ``cifar=True`` for the seeds' CIFAR head.
+    """VGG-``depth`` (11, 13, 16, 19) of Table 1; ``cifar=True`` for the Keras CIFAR head.
 
     ``num_classes`` defaults to 1000 (ImageNet) or 100 (CIFAR-100); ``input_size`` is
     used by the CIFAR head only.
@@ -162,7 +162,7 @@ def vgg13(num_classes=None, in_channels=3, batch_norm=False, cifar=False, input_
 def vgg16(num_classes=None, in_channels=3, batch_norm=False, cifar=False, input_size=32,
           **kwargs):
     """VGG-16, configuration D: 138,357,544 parameters (1000 classes);
-    ``cifar=True``: the seeds' Keras VGG-16, 34,006,948 parameters (100 classes)."""
+    ``cifar=True``: the Keras CIFAR-100 VGG-16, 34,006,948 parameters (100 classes)."""
     return vgg(16, batch_norm, num_classes, in_channels, cifar, input_size, **kwargs)
 
 

@@ -2,34 +2,40 @@
 or, for small stride-1 layers where it is faster, the direct kernels of
 ``direct_conv.py`` (``conv_algorithm`` forces one or the other).
 
-Notation::
+Notation (``W`` is a width, the filters are ``weight``)::
 
-    x: (N, C, H, W)   W: (OC, C/groups, KH, KW)   b: (OC,) or None
+    x: (N, C, H, W)   weight: (OC, C/groups, KH, KW)   bias: (OC,) or None
     y: (N, OC, OH, OW),  OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1,  L = OH*OW
-    y[n, o, l] = b[o] + sum over (c, i, j) in o's group of W[o, c, i, j] * cols[(c, i, j), n, l]
+    y[n, o, l] = bias[o] + sum over (c, i, j) in o's group of
+                 weight[o, c, i, j] * cols[(c, i, j), n, l]
 
-The batch is processed in chunks of nb images whose columns fit in the
-workspace (``minicnn.get_workspace()``). A chunk's columns are laid out as
-(C*KH*KW, nb*L), so one GEMM per group covers the whole chunk:
+The batch is processed in chunks of nb images (``_geometry.chunk_size``:
+every column-sized buffer of a chunk fits in ``minicnn.get_workspace()``
+together). A chunk's columns are laid out as (C*KH*KW, nb*L), so one GEMM per
+group covers the whole chunk:
 
-    forward    y_g   = W_g (OC/g, C/g*KH*KW) @ cols_g (C/g*KH*KW, nb*L)
-    backward   gW_g += gy_g (OC/g, nb*L) @ cols_g^T          (dy/dW = cols)
-               gcols_g = W_g^T @ gy_g,  gx = col2im(gcols)    (dy/dcols = W)
-               gb    = sum of gy over n, oh, ow
+    forward    y_g        = weight_g (OC/g, C/g*KH*KW) @ cols_g (C/g*KH*KW, nb*L)
+    backward   gweight_g += gy_g (OC/g, nb*L) @ cols_g^T          (dy/dweight = cols)
+               gcols_g    = weight_g^T @ gy_g,  gx = col2im(gcols) (dy/dcols = weight)
+               gbias      = sum of gy over n, oh, ow
 
-Backward recomputes the columns instead of keeping them from forward, so no
-layer holds a column buffer between the passes; the buffers themselves are
-reused from call to call (``_scratch``). A 1x1, stride-1, unpadded
-convolution needs no im2col: its columns are the image itself, only laid out
-as (C, nb*L), which ``_images_to_rows`` does (and ``_rows_to_images`` undoes
-in place of col2im).
+This is the CPU's own driver beside the shared one of functional/conv.py: its
+buffers are reused from call to call (``_scratch``) and its layout changes are
+parallel Numba loops, which is what makes it fast on a CPU. Backward recomputes
+the columns instead of keeping them from forward, so no layer holds a column
+buffer between the passes. A 1x1 unpadded convolution needs no im2col
+(``_geometry.is_pointwise``): its columns are the image itself, read with the
+stride and laid out as (C, nb*L), which ``_images_to_rows`` does (and
+``_rows_to_images`` undoes in place of col2im).
 """
 import contextlib
 
 import numpy
 from numba import njit, prange
 
-from minicnn.backend import get_workspace, register_kernel
+from minicnn.backend import register_kernel
+from minicnn.functional._geometry import chunk_size, conv_output_hw, is_pointwise
+from minicnn.settings import settings
 
 from ._scratch import scratch
 from ._threads import use_threads_for
@@ -39,61 +45,65 @@ from .direct_conv import (
     direct_conv_applies,
     direct_conv_pays,
 )
-from .im2col import col2im_into, conv_out_size, im2col_into
+from .im2col import col2im_into, im2col_into
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv_algorithm", "ALGORITHMS"]
 
 
 @njit(cache=True, parallel=True)
-def _rows_to_images(out3, b, y, n0):
-    """y[n0 + n, o, l] = out3[o, n, l] + b[o].   out3: (OC, nb, L); y: (N, OC, L); b: (OC,)."""
-    OC, nb, L = out3.shape
+def _rows_to_images(rows3, bias, y, n0):
+    """y[n0 + n, o, oh, ow] = rows3[o, n, oh*OW + ow] + bias[o].
+
+    rows3: (OC, nb, OH*OW); y: (N, OC, OH, OW), any strides (a strided view of
+    gx when folding a strided 1x1 convolution); bias: (OC,).
+    """
+    OC, nb = rows3.shape[0], rows3.shape[1]
+    OH, OW = y.shape[2], y.shape[3]
     for p in prange(nb * OC):
         n = p // OC
         o = p % OC
-        for l in range(L):
-            y[n0 + n, o, l] = out3[o, n, l] + b[o]
+        for oh in range(OH):
+            for ow in range(OW):
+                y[n0 + n, o, oh, ow] = rows3[o, n, oh * OW + ow] + bias[o]
 
 
 @njit(cache=True, parallel=True)
-def _images_to_rows(gy, n0, gy3):
-    """gy3[o, n, l] = gy[n0 + n, o, l].   gy: (N, OC, L); gy3: (OC, nb, L)."""
-    OC, nb, L = gy3.shape
-    for p in prange(nb * OC):
-        n = p // OC
-        o = p % OC
-        for l in range(L):
-            gy3[o, n, l] = gy[n0 + n, o, l]
+def _images_to_rows(x, n0, rows3):
+    """rows3[c, n, oh*OW + ow] = x[n0 + n, c, oh, ow].
 
-
-def _is_pointwise(KH, KW, SH, SW, PH, PW):
-    """A 1x1, stride-1, unpadded conv: cols[c, n, l] = x[n, c, l], no patches to gather."""
-    return KH == 1 and KW == 1 and SH == 1 and SW == 1 and PH == 0 and PW == 0
+    x: (N, C, OH, OW), any strides (x[:, :, ::SH, ::SW] for a strided 1x1
+    convolution, or gy); rows3: (C, nb, OH*OW).
+    """
+    C, nb = rows3.shape[0], rows3.shape[1]
+    OH, OW = x.shape[2], x.shape[3]
+    for p in prange(nb * C):
+        n = p // C
+        c = p % C
+        for oh in range(OH):
+            for ow in range(OW):
+                rows3[c, n, oh * OW + ow] = x[n0 + n, c, oh, ow]
 
 
 def _columns(x, n0, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols3):
     """The columns of images x[n0 : n0+nb] into cols3 (C*KH*KW, nb, L)."""
-    if _is_pointwise(KH, KW, SH, SW, PH, PW):
-        N, C = x.shape[0], x.shape[1]
-        _images_to_rows(x.reshape(N, C, OH * OW), n0, cols3)  # (N, C, H, W) -> (N, C, L)
+    if is_pointwise(KH, KW, PH, PW):
+        _images_to_rows(x[:, :, ::SH, ::SW], n0, cols3)  # the strided grid is the columns
     else:
         im2col_into(x, n0, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols3)
 
 
 def _fold(gcols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0):
     """gx[n0 : n0+nb] = col2im(gcols3), the adjoint of ``_columns``."""
-    if _is_pointwise(KH, KW, SH, SW, PH, PW):
-        N, C = gx.shape[0], gx.shape[1]
-        zeros = numpy.zeros(C, dtype=gx.dtype)
-        _rows_to_images(gcols3, zeros, gx.reshape(N, C, OH * OW), n0)  # view of gx
+    if is_pointwise(KH, KW, PH, PW):
+        if SH != 1 or SW != 1:
+            gx[n0:n0 + gcols3.shape[1]] = 0  # pixels off the strided grid were never read
+        zeros = numpy.zeros(gx.shape[1], dtype=gx.dtype)
+        _rows_to_images(gcols3, zeros, gx[:, :, ::SH, ::SW], n0)
     else:
         col2im_into(gcols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0)
 
 
 ALGORITHMS = ("auto", "direct", "im2col")
-_algorithm = {"name": "auto"}
-
-
 @contextlib.contextmanager
 def conv_algorithm(name: str):
     """Force how the numba conv2d computes, inside a ``with`` block.
@@ -106,16 +116,16 @@ def conv_algorithm(name: str):
     """
     if name not in ALGORITHMS:
         raise ValueError(f"conv_algorithm: expected one of {ALGORITHMS}, got {name!r}")
-    before = _algorithm["name"]
-    _algorithm["name"] = name
+    before = settings.conv_algorithm
+    settings.conv_algorithm = name
     try:
         yield
     finally:
-        _algorithm["name"] = before
+        settings.conv_algorithm = before
 
 
 def _use_direct(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
-    name = _algorithm["name"]
+    name = settings.conv_algorithm
     if name == "im2col":
         return False
     if name == "direct":
@@ -123,32 +133,30 @@ def _use_direct(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
     return direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups)
 
 
-def _chunk(N, per_image_bytes):
-    """Images per chunk so that the column buffer stays under the workspace."""
-    return int(max(1, min(N, get_workspace() // max(1, per_image_bytes))))
-
-
 @register_kernel("numba", "conv2d_forward")
-def conv2d_forward(x, W, b, SH, SW, PH, PW, DH, DW, groups):
-    """x (N, C, H, W), W (OC, C/groups, KH, KW), b (OC,) or None -> y (N, OC, OH, OW)."""
+def conv2d_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups):
+    """x (N, C, H, W), weight (OC, C/groups, KH, KW), bias (OC,) or None -> y (N, OC, OH, OW).
+
+    A chunk holds one column-sized buffer (the columns), so chunk_size's
+    buffers=1.
+    """
     x = numpy.ascontiguousarray(x)
-    W = numpy.ascontiguousarray(W)
-    N, C, H, XW = x.shape
-    OC, Cg, KH, KW = W.shape
-    OH = conv_out_size(H, KH, SH, PH, DH)
-    OW = conv_out_size(XW, KW, SW, PW, DW)
+    weight = numpy.ascontiguousarray(weight)
+    N, C, H, W = x.shape
+    OC, Cg, KH, KW = weight.shape
+    OH, OW = conv_output_hw(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
     L = OH * OW
-    if b is None:
-        b = numpy.zeros(OC, dtype=x.dtype)
-    if _use_direct(C, OC, XW, KH, KW, SH, SW, PH, PW, DH, DW, groups):
-        return direct_conv2d_forward(x, W, b, PH, PW, DH, DW)
+    if bias is None:
+        bias = numpy.zeros(OC, dtype=x.dtype)
+    if _use_direct(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups):
+        return direct_conv2d_forward(x, weight, bias, PH, PW, DH, DW)
     OCg = OC // groups
     K = Cg * KH * KW  # rows of one group's columns
-    W2 = W.reshape(OC, K)  # (OC, C/g, KH, KW) -> (OC, C/g*KH*KW)
-    nb = _chunk(N, C * KH * KW * L * x.itemsize)
+    weight2 = weight.reshape(OC, K)  # (OC, C/g, KH, KW) -> (OC, C/g*KH*KW)
+    nb = chunk_size(N, C * KH * KW * L * x.itemsize, buffers=1)
     cols_buf = scratch("cols", C * KH * KW * nb * L, x.dtype)
     out_buf = scratch("rows", OC * nb * L, x.dtype)
-    y = numpy.empty((N, OC, L), dtype=x.dtype)
+    y = numpy.empty((N, OC, OH, OW), dtype=x.dtype)
     use_threads_for(C * KH * KW * nb * L)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
@@ -157,65 +165,69 @@ def conv2d_forward(x, W, b, SH, SW, PH, PW, DH, DW, groups):
         # (C*KH*KW, m*L) viewed as (C*KH*KW, m, L) for the kernel
         _columns(x, n0, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols.reshape(C * KH * KW, m, L))
         for g in range(groups):
-            numpy.matmul(W2[g * OCg:(g + 1) * OCg], cols[g * K:(g + 1) * K],
+            numpy.matmul(weight2[g * OCg:(g + 1) * OCg], cols[g * K:(g + 1) * K],
                          out=out[g * OCg:(g + 1) * OCg])
-        _rows_to_images(out.reshape(OC, m, L), b, y, n0)  # (OC, m*L) -> (OC, m, L)
-    return y.reshape(N, OC, OH, OW)  # (N, OC, L) -> (N, OC, OH, OW)
+        _rows_to_images(out.reshape(OC, m, L), bias, y, n0)  # (OC, m*L) -> (OC, m, L)
+    return y
 
 
 @register_kernel("numba", "conv2d_backward")
-def conv2d_backward(gy, x, W, SH, SW, PH, PW, DH, DW, groups, need_gx, need_gW, need_gb):
-    """gy (N, OC, OH, OW) -> (gx (N, C, H, W), gW like W, gb (OC,)); None where not needed."""
+def conv2d_backward(gy, x, weight, SH, SW, PH, PW, DH, DW, groups,
+                    need_gx, need_gweight, need_gbias):
+    """gy (N, OC, OH, OW) -> (gx (N, C, H, W), gweight like weight, gbias (OC,)).
+
+    None where not needed. A chunk holds the columns (for gweight) and their
+    gradient (for gx): chunk_size's buffers = need_gweight + need_gx.
+    """
     gy = numpy.ascontiguousarray(gy)
     x = numpy.ascontiguousarray(x)
-    W = numpy.ascontiguousarray(W)
-    N, C, H, XW = x.shape
-    OC, Cg, KH, KW = W.shape
+    weight = numpy.ascontiguousarray(weight)
+    N, C, H, W = x.shape
+    OC, Cg, KH, KW = weight.shape
     OH, OW = gy.shape[2], gy.shape[3]
     L = OH * OW
-    gy3 = gy.reshape(N, OC, L)  # (N, OC, OH, OW) -> (N, OC, L)
-    gb = gy3.sum(axis=(0, 2)) if need_gb else None
-    gx = gW = None
-    if not (need_gx or need_gW):
-        return gx, gW, gb
-    if _use_direct(C, OC, XW, KH, KW, SH, SW, PH, PW, DH, DW, groups):
-        gx, gW = direct_conv2d_backward(gy, x, W, PH, PW, DH, DW, need_gx, need_gW)
-        return gx, gW, gb
+    gbias = gy.sum(axis=(0, 2, 3)) if need_gbias else None
+    gx = gweight = None
+    if not (need_gx or need_gweight):
+        return gx, gweight, gbias
+    if _use_direct(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups):
+        gx, gweight = direct_conv2d_backward(gy, x, weight, PH, PW, DH, DW, need_gx,
+                                             need_gweight)
+        return gx, gweight, gbias
 
     OCg = OC // groups
     K = Cg * KH * KW
-    W2 = W.reshape(OC, K)  # (OC, C/g, KH, KW) -> (OC, C/g*KH*KW)
+    weight2 = weight.reshape(OC, K)  # (OC, C/g, KH, KW) -> (OC, C/g*KH*KW)
     CKK = C * KH * KW
-    # columns and their gradient both live during a chunk: budget both
-    nb = _chunk(N, (int(need_gW) + int(need_gx)) * CKK * L * x.itemsize)
+    nb = chunk_size(N, CKK * L * x.itemsize, buffers=int(need_gweight) + int(need_gx))
     gy_buf = scratch("rows", OC * nb * L, x.dtype)
-    cols_buf = scratch("cols", CKK * nb * L, x.dtype) if need_gW else None
+    cols_buf = scratch("cols", CKK * nb * L, x.dtype) if need_gweight else None
     gcols_buf = scratch("gcols", CKK * nb * L, x.dtype) if need_gx else None
-    gW2 = numpy.zeros((OC, K), dtype=x.dtype) if need_gW else None
-    gx = numpy.empty((N, C, H, XW), dtype=x.dtype) if need_gx else None
+    gweight2 = numpy.zeros((OC, K), dtype=x.dtype) if need_gweight else None
+    gx = numpy.empty((N, C, H, W), dtype=x.dtype) if need_gx else None
     use_threads_for(CKK * nb * L)
     for n0 in range(0, N, nb):
         m = min(nb, N - n0)
         gyr = gy_buf[:OC * m * L].reshape(OC, m * L)
-        _images_to_rows(gy3, n0, gyr.reshape(OC, m, L))  # (N, OC, L) -> (OC, m, L)
-        if need_gW:
+        _images_to_rows(gy, n0, gyr.reshape(OC, m, L))  # (N, OC, OH, OW) -> (OC, m, L)
+        if need_gweight:
             cols = cols_buf[:CKK * m * L].reshape(CKK, m * L)
             _columns(x, n0, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, cols.reshape(CKK, m, L))
             for g in range(groups):
                 o, k = slice(g * OCg, (g + 1) * OCg), slice(g * K, (g + 1) * K)
-                # gW_g += gy_g @ cols_g^T. Both factors are long (m*L) and thin;
-                # OpenBLAS is up to 3x faster with the thicker one on the left,
-                # so for K > OC/g it computes (cols_g @ gy_g^T)^T instead
+                # gweight_g += gy_g @ cols_g^T. Both factors are long (m*L) and
+                # thin; OpenBLAS is up to 3x faster with the thicker one on the
+                # left, so for K > OC/g it computes (cols_g @ gy_g^T)^T instead
                 if OCg >= K:
-                    gW2[o] += gyr[o] @ cols[k].T
+                    gweight2[o] += gyr[o] @ cols[k].T
                 else:
-                    gW2[o] += (cols[k] @ gyr[o].T).T
+                    gweight2[o] += (cols[k] @ gyr[o].T).T
         if need_gx:
             gcols = gcols_buf[:CKK * m * L].reshape(CKK, m * L)
             for g in range(groups):
                 o, k = slice(g * OCg, (g + 1) * OCg), slice(g * K, (g + 1) * K)
-                numpy.matmul(W2[o].T, gyr[o], out=gcols[k])
+                numpy.matmul(weight2[o].T, gyr[o], out=gcols[k])
             _fold(gcols.reshape(CKK, m, L), KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0)
-    if need_gW:
-        gW = gW2.reshape(W.shape)  # (OC, C/g*KH*KW) -> (OC, C/g, KH, KW)
-    return gx, gW, gb
+    if need_gweight:
+        gweight = gweight2.reshape(weight.shape)  # (OC, C/g*KH*KW) -> (OC, C/g, KH, KW)
+    return gx, gweight, gbias

@@ -14,7 +14,7 @@ reads input pixels (oh + i*DH, ow + j*DW), at flat index
 
 so for one tap (i, j) the whole output plane is one axpy over k in [0, OH*Wp):
 
-    acc[k] += W[o, c, i, j] * xp[n, c, k + off(i, j)]
+    acc[k] += weight[o, c, i, j] * x_pad[n, c, k + off(i, j)]
 
 Entries with ow >= OW ("wide" columns) are computed and thrown away; they
 cost (Wp - OW)/Wp of the work and buy a loop numba vectorizes fully. Each
@@ -23,16 +23,16 @@ wide row's reads stay inside the array.
 
 Notation::
 
-    x: (N, C, H, W)  W: (OC, C, KH, KW)  stride 1, groups 1, 0 <= P <= D*(K-1)
+    x: (N, C, H, W)  weight: (OC, C, KH, KW)  stride 1, groups 1, 0 <= P <= D*(K-1)
     Hp = H + 2*PH, Wp = W + 2*PW, OH = Hp - DH*(KH-1), OW = Wp - DW*(KW-1), M = OH*Wp
 
-    forward   y[n, o]     = b[o] + sum_{c,i,j} W[o,c,i,j] * shift(xp[n, c], off(i, j))
-    gW        gW[o,c,i,j] = sum_n  dot(gyw[n, o], shift(xp[n, c], off(i, j)))
+    forward   y[n, o] = bias[o] + sum_{c,i,j} weight[o,c,i,j] * shift(x_pad[n, c], off(i, j))
+    gweight   gweight[o,c,i,j] = sum_n dot(gyw[n, o], shift(x_pad[n, c], off(i, j)))
               (gyw is gy in the wide layout, zero in the wide columns, so the
                thrown-away outputs contribute nothing)
     gx        the transposed convolution: pad gy by Q = D*(K-1) - P on each side
-              and correlate it with W flipped in (i, j) and with c and o swapped:
-              gx[n, c, h, w] = sum_{o,i,j} W[o,c,i,j] * gy[n, o, h + P - i*D, w + P - j*D]
+              and correlate it with weight flipped in (i, j) and with c and o swapped:
+              gx[n, c, h, w] = sum_{o,i,j} weight[o,c,i,j] * gy[n, o, h + P - i*D, w + P - j*D]
               (substitute i' = KH-1-i: gy row h + i'*D - Q of the padded gy)
 
 The kernels use ``fastmath={'reassoc', 'contract'}`` so LLVM may reorder the
@@ -42,6 +42,8 @@ that reads it.
 """
 import numpy
 from numba import njit, prange
+
+from minicnn.functional._geometry import conv_output_hw, conv_output_size
 
 from ._threads import use_threads_for
 
@@ -70,7 +72,7 @@ def direct_conv_cost(C, OC, W, KH, KW, PW, DW) -> float:
     """The direct kernels' work per output pixel: the multiply-adds C*KH*KW*OC,
     scaled by Wp/OW for the wide columns computed and thrown away."""
     Wp = W + 2 * PW
-    return C * KH * KW * OC * Wp / (Wp - DW * (KW - 1))
+    return C * KH * KW * OC * Wp / conv_output_size(W, KW, 1, PW, DW)
 
 
 def direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
@@ -82,26 +84,26 @@ def direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
 
 
 @njit(cache=True, parallel=True)
-def _pad_wide(x, PH, PW, tail, xp):
-    """xp[n, c] = x[n, c] zero-padded by (PH, PW), flattened, plus ``tail`` zeros.
+def _pad_wide(x, PH, PW, tail, x_pad):
+    """x_pad[n, c] = x[n, c] zero-padded by (PH, PW), flattened, plus ``tail`` zeros.
 
-    x: (N, C, H, W); xp: (N, C, (H + 2PH)*(W + 2PW) + tail).
+    x: (N, C, H, W); x_pad: (N, C, (H + 2PH)*(W + 2PW) + tail).
     """
     N, C, H, W = x.shape
     Wp = W + 2 * PW
     for p in prange(N * C):
         n = p // C
         c = p % C
-        xp[n, c, :] = 0
+        x_pad[n, c, :] = 0
         for h in range(H):
             base = (h + PH) * Wp + PW
-            xp[n, c, base:base + W] = x[n, c, h]
+            x_pad[n, c, base:base + W] = x[n, c, h]
 
 
 @njit(cache=True)
 def _tap_offsets(C, plane, KH, KW, Wp, DH, DW):
     """offs[(c*KH + i)*KW + j] = c*plane + i*DH*Wp + j*DW: where tap (c, i, j) starts
-    in an image's flattened padded planes (the order of W[o].ravel())."""
+    in an image's flattened padded planes (the order of weight[o].ravel())."""
     offs = numpy.empty(C * KH * KW, dtype=numpy.int64)
     for c in range(C):
         for i in range(KH):
@@ -111,27 +113,28 @@ def _tap_offsets(C, plane, KH, KW, Wp, DH, DW):
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _correlate_wide(xp, w, b, Wp, DH, DW, y):
-    """y[n, o] = b[o] + sum_{c,i,j} w[o,c,i,j] * xp[n, c, k + i*DH*Wp + j*DW], kept for ow < OW.
+def _correlate_wide(x_pad, weight, bias, Wp, DH, DW, y):
+    """y[n, o] = bias[o] + sum_{c,i,j} weight[o,c,i,j] * x_pad[n, c, k + i*DH*Wp + j*DW],
+    kept for ow < OW.
 
-    xp: (N, C, Hp*Wp + tail) wide padded planes; w: (O, C, KH, KW); b: (O,);
+    x_pad: (N, C, Hp*Wp + tail) wide padded planes; weight: (O, C, KH, KW); bias: (O,);
     y: (N, O, OH, OW). One parallel iteration per output plane (n, o).
     Taps are taken four at a time: one pass over acc then does four
     multiply-adds per load and store of acc instead of one.
     """
-    N, C, plane = xp.shape
-    O, KH, KW = w.shape[0], w.shape[2], w.shape[3]
+    N, C, plane = x_pad.shape
+    O, KH, KW = weight.shape[0], weight.shape[2], weight.shape[3]
     OH, OW = y.shape[2], y.shape[3]
     M = OH * Wp
     T = C * KH * KW
     offs = _tap_offsets(C, plane, KH, KW, Wp, DH, DW)
-    wflat = w.reshape(O, T)  # (O, C, KH, KW) -> (O, C*KH*KW), the order of offs
+    weight_flat = weight.reshape(O, T)  # (O, C, KH, KW) -> (O, C*KH*KW), the order of offs
     for p in prange(N * O):
         n = p // O
         o = p % O
-        src = xp[n].reshape(C * plane)
-        wo = wflat[o]
-        acc = numpy.full(M, b[o], dtype=y.dtype)
+        src = x_pad[n].reshape(C * plane)
+        wo = weight_flat[o]
+        acc = numpy.full(M, bias[o], dtype=y.dtype)
         t = 0
         while t + 4 <= T:
             w0, w1, w2, w3 = wo[t], wo[t + 1], wo[t + 2], wo[t + 3]
@@ -168,17 +171,17 @@ def _gy_wide(gy, Wp, gyw):
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _weight_grad_wide(xp, gyw, Wp, DH, DW, gw):
-    """gw[o, c, i, j] = sum_n dot(gyw[n, o], xp[n, c, i*DH*Wp + j*DW :][:M]).
+def _weight_grad_wide(x_pad, gyw, Wp, DH, DW, gweight):
+    """gweight[o, c, i, j] = sum_n dot(gyw[n, o], x_pad[n, c, i*DH*Wp + j*DW :][:M]).
 
-    xp: (N, C, Hp*Wp + tail); gyw: (N, O, M); gw: (O, C, KH, KW).
+    x_pad: (N, C, Hp*Wp + tail); gyw: (N, O, M); gweight: (O, C, KH, KW).
     One parallel iteration per (o, c) pair; the image loop is outermost so the
     two planes it reads stay in L1 across all KH*KW taps, and four taps share
     each load of gyw. Each image's dot products run in the input's dtype, at
     full vector width; the sum over images is kept in float64.
     """
-    N, C, plane = xp.shape
-    O, KH, KW = gw.shape[0], gw.shape[2], gw.shape[3]
+    N, C, plane = x_pad.shape
+    O, KH, KW = gweight.shape[0], gweight.shape[2], gweight.shape[3]
     M = gyw.shape[2]
     T = KH * KW
     offs = _tap_offsets(1, plane, KH, KW, Wp, DH, DW)  # taps within one plane
@@ -189,7 +192,7 @@ def _weight_grad_wide(xp, gyw, Wp, DH, DW, gw):
         zero = numpy.zeros(1, dtype=gyw.dtype)[0]
         for n in range(N):
             g = gyw[n, o]
-            src = xp[n, c]
+            src = x_pad[n, c]
             t = 0
             while t + 4 <= T:
                 s0 = src[offs[t]:offs[t] + M]
@@ -216,50 +219,51 @@ def _weight_grad_wide(xp, gyw, Wp, DH, DW, gw):
                 s[t] += a0
                 t += 1
         for t in range(T):
-            gw[o, c, t // KW, t % KW] = s[t]
+            gweight[o, c, t // KW, t % KW] = s[t]
 
 
 def _padded_wide(x, PH, PW, KW, DW):
     """x (N, C, H, W) -> its padded planes, flattened with DW*(KW-1) spare zeros."""
     N, C, H, W = x.shape
     tail = DW * (KW - 1)
-    xp = numpy.empty((N, C, (H + 2 * PH) * (W + 2 * PW) + tail), dtype=x.dtype)
-    _pad_wide(x, PH, PW, tail, xp)
-    return xp
+    x_pad = numpy.empty((N, C, (H + 2 * PH) * (W + 2 * PW) + tail), dtype=x.dtype)
+    _pad_wide(x, PH, PW, tail, x_pad)
+    return x_pad
 
 
-def direct_conv2d_forward(x, W, b, PH, PW, DH, DW):
-    """x (N, C, H, W), W (OC, C, KH, KW), b (OC,) -> y (N, OC, OH, OW); stride 1, groups 1."""
-    N, C, H, XW = x.shape
-    OC, _, KH, KW = W.shape
-    OH = H + 2 * PH - DH * (KH - 1)
-    OW = XW + 2 * PW - DW * (KW - 1)
+def direct_conv2d_forward(x, weight, bias, PH, PW, DH, DW):
+    """x (N, C, H, W), weight (OC, C, KH, KW), bias (OC,) -> y (N, OC, OH, OW);
+    stride 1, groups 1."""
+    N, C, H, W = x.shape
+    OC, _, KH, KW = weight.shape
+    OH, OW = conv_output_hw(H, W, KH, KW, 1, 1, PH, PW, DH, DW)
     use_threads_for(N * OC * OH * OW * C * KH * KW)
-    xp = _padded_wide(x, PH, PW, KW, DW)
+    x_pad = _padded_wide(x, PH, PW, KW, DW)
     y = numpy.empty((N, OC, OH, OW), dtype=x.dtype)
-    _correlate_wide(xp, W, b, XW + 2 * PW, DH, DW, y)
+    _correlate_wide(x_pad, weight, bias, W + 2 * PW, DH, DW, y)
     return y
 
 
-def direct_conv2d_backward(gy, x, W, PH, PW, DH, DW, need_gx, need_gW):
-    """gy (N, OC, OH, OW) -> (gx (N, C, H, W) or None, gW (OC, C, KH, KW) or None)."""
-    N, C, H, XW = x.shape
-    OC, _, KH, KW = W.shape
+def direct_conv2d_backward(gy, x, weight, PH, PW, DH, DW, need_gx, need_gweight):
+    """gy (N, OC, OH, OW) -> (gx (N, C, H, W) or None, gweight (OC, C, KH, KW) or None)."""
+    N, C, H, W = x.shape
+    OC, _, KH, KW = weight.shape
     OH, OW = gy.shape[2], gy.shape[3]
     use_threads_for(N * OC * OH * OW * C * KH * KW)
-    gx = gW = None
-    if need_gW:
-        Wp = XW + 2 * PW
-        xp = _padded_wide(x, PH, PW, KW, DW)
+    gx = gweight = None
+    if need_gweight:
+        Wp = W + 2 * PW
+        x_pad = _padded_wide(x, PH, PW, KW, DW)
         gyw = numpy.empty((N, OC, OH * Wp), dtype=gy.dtype)
         _gy_wide(gy, Wp, gyw)
-        gW = numpy.empty(W.shape, dtype=W.dtype)
-        _weight_grad_wide(xp, gyw, Wp, DH, DW, gW)
+        gweight = numpy.empty(weight.shape, dtype=weight.dtype)
+        _weight_grad_wide(x_pad, gyw, Wp, DH, DW, gweight)
     if need_gx:
         QH, QW = DH * (KH - 1) - PH, DW * (KW - 1) - PW
-        # W flipped in (i, j), in and out channels swapped: (C, OC, KH, KW)
-        Wt = numpy.ascontiguousarray(W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        gyp = _padded_wide(gy, QH, QW, KW, DW)
-        gx = numpy.empty((N, C, H, XW), dtype=gy.dtype)
-        _correlate_wide(gyp, Wt, numpy.zeros(C, dtype=gy.dtype), OW + 2 * QW, DH, DW, gx)
-    return gx, gW
+        # weight flipped in (i, j), in and out channels swapped: (C, OC, KH, KW)
+        weight_t = numpy.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        gy_pad = _padded_wide(gy, QH, QW, KW, DW)
+        gx = numpy.empty((N, C, H, W), dtype=gy.dtype)
+        _correlate_wide(gy_pad, weight_t, numpy.zeros(C, dtype=gy.dtype), OW + 2 * QW, DH, DW,
+                        gx)
+    return gx, gweight

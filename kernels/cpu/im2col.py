@@ -4,7 +4,7 @@ Notation (as in ``minicnn.functional.conv``)::
 
     x:    (N, C, H, W)
     cols: (N, C*KH*KW, OH*OW), row index c*KH*KW + i*KW + j (torch's unfold)
-    OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1
+    OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1       (_geometry.conv_output_size)
     cols[n, (c, i, j), oh*OW + ow] = x[n, c, oh*SH - PH + i*DH, ow*SW - PW + j*DW]
                                      (0 where that pixel falls in the padding)
 
@@ -22,15 +22,11 @@ import numpy
 from numba import njit, prange
 
 from minicnn.backend import register_kernel
+from minicnn.functional._geometry import conv_output_hw
 
 from ._threads import use_threads_for
 
-__all__ = ["im2col", "col2im", "im2col_into", "col2im_into", "conv_out_size"]
-
-
-def conv_out_size(size, K, S, P, D):
-    """Output length of a convolution: (size + 2P - D(K-1) - 1) // S + 1."""
-    return (size + 2 * P - D * (K - 1) - 1) // S + 1
+__all__ = ["im2col", "col2im", "im2col_into", "col2im_into"]
 
 
 @njit(cache=True)
@@ -116,8 +112,7 @@ def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW):
     """x (N, C, H, W) -> cols (N, C*KH*KW, OH*OW), torch's unfold layout."""
     x = numpy.ascontiguousarray(x)
     N, C, H, W = x.shape
-    OH = conv_out_size(H, KH, SH, PH, DH)
-    OW = conv_out_size(W, KW, SW, PW, DW)
+    OH, OW = conv_output_hw(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
     cols = numpy.empty((N, C * KH * KW, OH * OW), dtype=x.dtype)
     use_threads_for(cols.size)
     # (N, C*KH*KW, L) -> view (C*KH*KW, N, L), the kernel's [row, n, l] indexing
@@ -129,8 +124,7 @@ def im2col(x, KH, KW, SH, SW, PH, PW, DH, DW):
 def col2im(cols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW):
     """cols (N, C*KH*KW, OH*OW) -> x (N, C, H, W), summing overlaps (torch's fold)."""
     N, C, H, W = x_shape
-    OH = conv_out_size(H, KH, SH, PH, DH)
-    OW = conv_out_size(W, KW, SW, PW, DW)
+    OH, OW = conv_output_hw(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
     gx = numpy.empty((N, C, H, W), dtype=cols.dtype)
     use_threads_for(cols.size)
     # (N, C*KH*KW, L) -> view (C*KH*KW, N, L)

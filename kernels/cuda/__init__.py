@@ -1,9 +1,12 @@
 """The ``cuda`` backend's kernels, imported as ``minicnn.kernels.cuda``.
 
 Importing this package registers, for the 'cuda' backend, every kernel of
-the contract in kernels/README.md:
+the contract in kernels/README.md but conv2d_forward/backward: on CuPy data
+those are the GEMM driver of minicnn/functional/conv.py, which calls the
+im2col/col2im kernels below and cuBLAS.
 
-    conv.py           im2col, col2im, conv2d_forward/backward (cuBLAS GEMM)
+    conv.py           im2col, col2im (conv2d is the shared driver of
+                      minicnn/functional/conv.py, with cuBLAS GEMMs)
     pooling.py        max/avg_pool2d_forward/backward
     normalization.py  lrn_forward/backward, batch_norm_forward/backward
     activation.py     relu_forward/backward

@@ -25,6 +25,7 @@ import os
 import numpy
 
 from minicnn.backend import cupy_module, is_cupy_array
+from minicnn.settings import settings
 
 __all__ = [
     "SOURCE_DIR", "FAMILIES", "C_TYPES", "cuda_source", "set_kernel_source",
@@ -36,18 +37,15 @@ SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
 FAMILIES = ("im2col", "pooling", "lrn", "batch_norm", "softmax_ce", "elementwise")
 C_TYPES = {numpy.dtype(numpy.float32): "float", numpy.dtype(numpy.float64): "double"}
 
-_state = {"source": "cupy"}
-
-
 def set_kernel_source(name: str) -> None:
     """Who runs the loops on CuPy arrays: 'cupy' (CUDA C, default) or 'numba'."""
     if name not in ("cupy", "numba"):
         raise ValueError(f"set_kernel_source: expected 'cupy' or 'numba', got {name!r}")
-    _state["source"] = name
+    settings.cuda_kernel_source = name
 
 
 def get_kernel_source() -> str:
-    return _state["source"]
+    return settings.cuda_kernel_source
 
 
 def cuda_source(family: str, dtype) -> str:
@@ -117,7 +115,7 @@ def launch(family: str, name: str, grid: int, block: int, args, dtype) -> None:
     the element type ``dtype``.
     """
     arrays = [a for a in args if hasattr(a, "shape")]
-    if any(is_cupy_array(a) for a in arrays) and _state["source"] == "cupy":
+    if any(is_cupy_array(a) for a in arrays) and settings.cuda_kernel_source == "cupy":
         function = _raw_function(family, numpy.dtype(dtype).str, name)
         function((grid,), (block,), tuple(_c_arg(a) for a in args))
         return

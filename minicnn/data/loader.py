@@ -135,7 +135,7 @@ class DataLoader:
         shuffle: reshuffle every epoch (from the per-epoch generator).
         drop_last: drop the last batch when it is smaller than ``batch_size``.
         transform: ``transform(x, rng)`` on the float batch (augmentation, Normalize).
-        seed: seeds the per-epoch generator ``default_rng((seed, epoch))``.
+        seed: the per-epoch generator is ``default_rng((seed, epoch))``.
         device: 'cpu' or 'cuda' (batches are moved there).
 
     uint8 images are scaled to float32 in [0, 1] before ``transform``.

@@ -4,7 +4,8 @@
     y = F.conv2d(x, weight, bias, stride=1, padding=1)   # (N, C, H, W) -> (N, OC, H, W)
     y = F.max_pool2d(y, kernel_size=3, stride=2)
 
-Families, one file each: conv (conv2d, im2col, col2im), pooling, normalization
+Families, one file each: conv (conv2d, im2col, col2im), conv_naive (conv2d_naive,
+the seven-loop definition the others are tested against), pooling, normalization
 (batch_norm, local_response_norm), activation (relu, leaky_relu, tanh, sigmoid,
 softmax, log_softmax), dropout, loss (cross_entropy, nll_loss, mse_loss),
 linear, shape (flatten, cat, pad).
@@ -14,6 +15,7 @@ by side) with a lowercase wrapper that validates its arguments.
 """
 from minicnn.functional.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from minicnn.functional.conv import col2im, conv2d, im2col
+from minicnn.functional.conv_naive import conv2d_naive
 from minicnn.functional.dropout import dropout
 from minicnn.functional.linear import linear
 from minicnn.functional.loss import cross_entropy, mse_loss, nll_loss
@@ -27,7 +29,7 @@ from minicnn.functional.pooling import (
 from minicnn.functional.shape import cat, flatten, pad
 
 __all__ = [
-    "conv2d", "im2col", "col2im",
+    "conv2d", "im2col", "col2im", "conv2d_naive",
     "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
     "batch_norm", "local_response_norm", "alexnet_lrn_args",
     "relu", "leaky_relu", "tanh", "sigmoid", "softmax", "log_softmax",

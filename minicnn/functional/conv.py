@@ -1,19 +1,21 @@
 """Convolution as im2col + matrix multiplication.
 
-Notation (NCHW throughout):
+Notation (NCHW throughout; ``W`` is always a width, never the filters):
 
-    x: (N, C, H, W)                 a batch of N images with C channels
-    W: (OC, C/groups, KH, KW)       OC filters of size KH x KW
-    b: (OC,)
-    y: (N, OC, OH, OW)              OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1
-                                    OW = (W + 2*PW - DW*(KW-1) - 1) // SW + 1
+    x:      (N, C, H, W)              a batch of N images with C channels
+    weight: (OC, C/groups, KH, KW)    OC filters of size KH x KW
+    bias:   (OC,)
+    y:      (N, OC, OH, OW)           OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1
+                                      OW = (W + 2*PW - DW*(KW-1) - 1) // SW + 1
+
+(the output size, the padding rules and the chunking live in ``_geometry.py``).
 
 im2col ("image to columns") copies every KH x KW patch the filter visits into
 one column of a matrix, so that the whole convolution becomes one matrix
 product (a GEMM), the operation BLAS and GPUs run fastest:
 
-    cols = im2col(x)                (N, C*KH*KW, OH*OW)   row c*KH*KW + i*KW + j
-    y    = W.reshape(OC, C*KH*KW) @ cols                  -> (N, OC, OH*OW)
+    cols = im2col(x)                       (N, C*KH*KW, OH*OW)   row c*KH*KW + i*KW + j
+    y    = weight.reshape(OC, C*KH*KW) @ cols                    -> (N, OC, OH*OW)
 
 col2im is its adjoint: it adds every column entry back onto the pixel it was
 copied from (pixels that several patches share receive several additions).
@@ -22,79 +24,42 @@ It is the backward of im2col, and im2col is the backward of col2im.
 The hot loops go through ``minicnn.backend.kernel(name, reference)``: the plain
 NumPy/CuPy functions here are the references (``im2col_array``,
 ``col2im_array``, ``conv2d_forward_reference``, ``conv2d_backward_reference``)
-and a faster backend may register drop-in kernels under the same names.
+and a faster backend may register drop-in kernels under the same names. The
+two conv2d references are also the GEMM driver of the GPU: written against
+``xp``, they run on CuPy arrays as they are, with the CUDA im2col/col2im
+kernels and cuBLAS underneath.
+
+Which code runs: with Numba installed, the default backend runs these hot
+loops from ``minicnn.kernels.cpu`` (CUDA kernels on GPU arrays), so a print or
+an edit in the references below changes nothing. To run the references, the
+code a student reads, wrap the calls in ``with minicnn.use_backend("numpy"):``;
+``minicnn info`` says which code runs each loop.
 """
 from __future__ import annotations
 
-import numbers
-
 from minicnn.autograd import Function, as_tensor
-from minicnn.backend import get_array_module, get_workspace, kernel
+from minicnn.backend import get_array_module, kernel
+from minicnn.functional._geometry import (
+    as_int,
+    check_image,
+    check_kernel_fits,
+    chunk_size,
+    contiguous,
+    conv_output_hw,
+    conv_output_size,
+    is_pointwise,
+    padding_pair,
+    pair,
+    same_padding,
+    tap_slice,
+)
+from minicnn.functional.shape import pad
 
 __all__ = [
     "im2col", "col2im", "conv2d", "Im2col", "Col2im", "Conv2dFunction",
     "im2col_array", "col2im_array", "conv2d_forward_reference",
-    "conv2d_backward_reference", "conv_output_size",
+    "conv2d_backward_reference", "conv_output_size", "check_conv2d_args",
 ]
-
-
-# ----------------------------------------------------------------- arguments
-def _pair(op, name, value):
-    """An int or a pair of ints as a tuple (a, b); anything else is an error."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value), int(value)
-    if (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                    for v in value)):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-
-
-def _positive_pair(op, name, value):
-    pair = _pair(op, name, value)
-    if min(pair) < 1:
-        raise ValueError(f"{op}: {name} must be >= 1, got {value!r}")
-    return pair
-
-
-def _padding_pair(op, value):
-    pair = _pair(op, "padding", value)
-    if min(pair) < 0:
-        raise ValueError(f"{op}: padding must be >= 0 (negative padding is not "
-                         f"supported), got {value!r}")
-    return pair
-
-
-def _contiguous(a):
-    """The kernel contract wants C-contiguous arrays (a no-op when already so)."""
-    return get_array_module(a).ascontiguousarray(a)
-
-
-def _check_image(op, x, what="input"):
-    """x must be a floating-point (N, C, H, W) tensor."""
-    if x.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D {what} (N, C, H, W), got shape {x.shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point {what}, got dtype {x.dtype}")
-
-
-def conv_output_size(size, kernel_size, stride, padding, dilation):
-    """Output length of a convolution along one axis (PyTorch's formula):
-
-        out = (size + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1
-    """
-    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
-
-
-def _check_fits(op, in_hw, KH, KW, PH, PW, DH, DW):
-    """The dilated kernel must fit inside the padded input."""
-    H, W = in_hw
-    eff = (DH * (KH - 1) + 1, DW * (KW - 1) + 1)
-    padded = (H + 2 * PH, W + 2 * PW)
-    if eff[0] > padded[0] or eff[1] > padded[1]:
-        raise ValueError(
-            f"{op}: kernel size {eff} (after dilation) is larger than the padded input "
-            f"size {padded} (input {in_hw}, padding ({PH}, {PW}))")
 
 
 # ------------------------------------------------------- raw-array references
@@ -106,23 +71,19 @@ def im2col_array(x, KH, KW, SH, SW, PH, PW, DH, DW):
     Instead of looping over the OH*OW output pixels we loop over the KH*KW
     kernel offsets (i, j): for a fixed offset, the pixels the filter tap (i, j)
     sees at every output position form a strided slice of the padded image,
-    img[:, :, i*DH : i*DH + SH*OH : SH, j*DW : j*DW + SW*OW : SW].
+    img[:, :, i*DH : i*DH + SH*(OH-1) + 1 : SH, j*DW : j*DW + SW*(OW-1) + 1 : SW].
     """
     xp = get_array_module(x)
     N, C, H, W = x.shape
-    OH = conv_output_size(H, KH, SH, PH, DH)
-    OW = conv_output_size(W, KW, SW, PW, DW)
+    OH, OW = conv_output_hw(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
     img = x
     if PH or PW:
         img = xp.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))  # zeros around
     cols = xp.empty((N, C, KH, KW, OH, OW), dtype=x.dtype)
     for i in range(KH):
-        i0 = i * DH
-        i1 = i0 + SH * (OH - 1) + 1
+        rows = tap_slice(i * DH, OH, SH)
         for j in range(KW):
-            j0 = j * DW
-            j1 = j0 + SW * (OW - 1) + 1
-            cols[:, :, i, j, :, :] = img[:, :, i0:i1:SH, j0:j1:SW]
+            cols[:, :, i, j, :, :] = img[:, :, rows, tap_slice(j * DW, OW, SW)]
     # (N, C, KH, KW, OH, OW) -> (N, C*KH*KW, OH*OW): torch.nn.functional.unfold's layout
     return cols.reshape(N, C * KH * KW, OH * OW)
 
@@ -138,18 +99,14 @@ def col2im_array(cols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW):
     """
     xp = get_array_module(cols)
     N, C, H, W = x_shape
-    OH = conv_output_size(H, KH, SH, PH, DH)
-    OW = conv_output_size(W, KW, SW, PW, DW)
+    OH, OW = conv_output_hw(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
     # (N, C*KH*KW, OH*OW) -> (N, C, KH, KW, OH, OW)
     cols = cols.reshape(N, C, KH, KW, OH, OW)
     img = xp.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=cols.dtype)
     for i in range(KH):
-        i0 = i * DH
-        i1 = i0 + SH * (OH - 1) + 1
+        rows = tap_slice(i * DH, OH, SH)
         for j in range(KW):
-            j0 = j * DW
-            j1 = j0 + SW * (OW - 1) + 1
-            img[:, :, i0:i1:SH, j0:j1:SW] += cols[:, :, i, j, :, :]
+            img[:, :, rows, tap_slice(j * DW, OW, SW)] += cols[:, :, i, j, :, :]
     if PH or PW:
         # the gradient that fell on the zero padding belongs to no pixel: drop it
         img = xp.ascontiguousarray(img[:, :, PH:PH + H, PW:PW + W])
@@ -165,12 +122,12 @@ class Im2col(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
-        return kernel("im2col", im2col_array, like=x)(_contiguous(x), *self.geometry)
+        return kernel("im2col", im2col_array, like=x)(contiguous(x), *self.geometry)
 
     def backward(self, gy):
         # y = P x for a 0/1 copy matrix P, so gx = P^T gy: col2im adds the
         # gradient of each copy back onto the pixel it was copied from.
-        return kernel("col2im", col2im_array, like=gy)(_contiguous(gy), self.x_shape,
+        return kernel("col2im", col2im_array, like=gy)(contiguous(gy), self.x_shape,
                                                        *self.geometry)
 
 
@@ -185,13 +142,13 @@ class Col2im(Function):
         N, CKK, _ = cols.shape
         KH, KW = self.geometry[:2]
         x_shape = (N, CKK // (KH * KW)) + tuple(self.output_size)
-        return kernel("col2im", col2im_array, like=cols)(_contiguous(cols), x_shape,
+        return kernel("col2im", col2im_array, like=cols)(contiguous(cols), x_shape,
                                                          *self.geometry)
 
     def backward(self, gy):
         # x = P^T cols, so gcols = P gx: every column entry reads the gradient
         # of the pixel it was added to.
-        return kernel("im2col", im2col_array, like=gy)(_contiguous(gy), *self.geometry)
+        return kernel("im2col", im2col_array, like=gy)(contiguous(gy), *self.geometry)
 
 
 def im2col(x, kernel_size, dilation=1, padding=0, stride=1):
@@ -220,12 +177,12 @@ def im2col(x, kernel_size, dilation=1, padding=0, stride=1):
     top-left patch.
     """
     x = as_tensor(x)
-    _check_image("im2col", x)
-    KH, KW = _positive_pair("im2col", "kernel_size", kernel_size)
-    DH, DW = _positive_pair("im2col", "dilation", dilation)
-    PH, PW = _padding_pair("im2col", padding)
-    SH, SW = _positive_pair("im2col", "stride", stride)
-    _check_fits("im2col", x.shape[2:], KH, KW, PH, PW, DH, DW)
+    check_image("im2col", x)
+    KH, KW = pair("im2col", "kernel_size", kernel_size, 1)
+    DH, DW = pair("im2col", "dilation", dilation, 1)
+    PH, PW = padding_pair("im2col", padding)
+    SH, SW = pair("im2col", "stride", stride, 1)
+    check_kernel_fits("im2col", x.shape[2:], KH, KW, PH, PW, DH, DW)
     return Im2col(KH, KW, SH, SW, PH, PW, DH, DW)(x)
 
 
@@ -255,18 +212,17 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
                          f"{cols.shape}")
     if cols.dtype.kind != "f":
         raise TypeError(f"col2im: expected floating-point columns, got dtype {cols.dtype}")
-    H, W = _positive_pair("col2im", "output_size", output_size)
-    KH, KW = _positive_pair("col2im", "kernel_size", kernel_size)
-    DH, DW = _positive_pair("col2im", "dilation", dilation)
-    PH, PW = _padding_pair("col2im", padding)
-    SH, SW = _positive_pair("col2im", "stride", stride)
+    H, W = pair("col2im", "output_size", output_size, 1)
+    KH, KW = pair("col2im", "kernel_size", kernel_size, 1)
+    DH, DW = pair("col2im", "dilation", dilation, 1)
+    PH, PW = padding_pair("col2im", padding)
+    SH, SW = pair("col2im", "stride", stride, 1)
     if cols.shape[1] % (KH * KW) != 0:
         raise ValueError(
             f"col2im: dimension 1 of the columns ({cols.shape[1]}) must be divisible by "
             f"KH*KW = {KH * KW} (kernel_size ({KH}, {KW})); columns shape {cols.shape}")
-    _check_fits("col2im", (H, W), KH, KW, PH, PW, DH, DW)
-    OH = conv_output_size(H, KH, SH, PH, DH)
-    OW = conv_output_size(W, KW, SW, PW, DW)
+    check_kernel_fits("col2im", (H, W), KH, KW, PH, PW, DH, DW)
+    OH, OW = conv_output_hw(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
     if cols.shape[2] != OH * OW:
         raise ValueError(
             f"col2im: expected {OH * OW} columns (OH*OW = {OH}*{OW} for output_size "
@@ -275,190 +231,200 @@ def col2im(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 
 # ------------------------------------------------------------------- conv2d
-def _is_pointwise(KH, KW, SH, SW, PH, PW):
-    """A 1x1, stride-1, unpadded convolution: the image itself is the column matrix."""
-    return KH == 1 and KW == 1 and SH == 1 and SW == 1 and PH == 0 and PW == 0
+def _columns(x, KH, KW, SH, SW, PH, PW, DH, DW):
+    """The columns of a chunk of images: x (B, C, H, W) -> (B, C*KH*KW, OH*OW)."""
+    if is_pointwise(KH, KW, PH, PW):
+        B, C = x.shape[:2]
+        # every column entry is one pixel of the strided grid: the columns are x
+        # itself (a view at stride 1; a strided 1x1, ResNet's downsampling
+        # shortcut, copies every SH-th row and SW-th column and nothing else)
+        return x[:, :, ::SH, ::SW].reshape(B, C, -1)  # (B, C, OH, OW) -> (B, C*1*1, OH*OW)
+    return kernel("im2col", im2col_array, like=x)(x, KH, KW, SH, SW, PH, PW, DH, DW)
 
 
-def _chunk_size(x, KH, KW, OH, OW):
-    """Images per chunk so that one chunk's columns fit in the workspace (>= 1).
-
-    The per-group rearrangement of the columns (``_group_columns``) is a second
-    buffer of the same size when a chunk holds more than one image.
-    """
-    per_image = x.shape[1] * KH * KW * OH * OW * x.dtype.itemsize
-    return max(1, get_workspace() // max(1, per_image))
-
-
-def _group_columns(x, KH, KW, SH, SW, PH, PW, DH, DW, groups):
-    """The columns of a chunk of images, arranged for one GEMM per group.
-
-    x: (B, C, H, W) -> (groups, C/groups*KH*KW, B*OH*OW)
-    """
-    B, C, H, W = x.shape
-    OH = conv_output_size(H, KH, SH, PH, DH)
-    OW = conv_output_size(W, KW, SW, PW, DW)
-    if _is_pointwise(KH, KW, SH, SW, PH, PW):
-        cols = x.reshape(B, C, H * W)  # (B, C, H, W) -> (B, C*1*1, OH*OW): no copy
-    else:
-        cols = kernel("im2col", im2col_array, like=x)(x, KH, KW, SH, SW, PH, PW, DH, DW)
-    K = C // groups * KH * KW
-    # rows are c*KH*KW + ..., and group g owns channels g*C/groups ... so its rows
-    # are contiguous: (B, C*KH*KW, L) -> (B, groups, K, L) -> (groups, K, B, L)
-    cols = cols.reshape(B, groups, K, OH * OW).transpose(1, 2, 0, 3)
-    return cols.reshape(groups, K, B * OH * OW)  # -> (groups, K, B*L)
+def _fold(gcols, x_shape, KH, KW, SH, SW, PH, PW, DH, DW):
+    """The adjoint of ``_columns``: gcols (B, C*KH*KW, OH*OW) -> gx (B, C, H, W)."""
+    if not is_pointwise(KH, KW, PH, PW):
+        return kernel("col2im", col2im_array, like=gcols)(gcols, x_shape,
+                                                          KH, KW, SH, SW, PH, PW, DH, DW)
+    B, C, H, W = x_shape
+    if SH == 1 and SW == 1:
+        return gcols.reshape(B, C, H, W)  # (B, C, H*W) -> (B, C, H, W): the columns are x
+    xp = get_array_module(gcols)
+    OH, OW = conv_output_hw(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    gx = xp.zeros(x_shape, dtype=gcols.dtype)  # pixels off the strided grid were never read
+    gx[:, :, ::SH, ::SW] = gcols.reshape(B, C, OH, OW)  # (B, C, OH*OW) -> (B, C, OH, OW)
+    return gx
 
 
-def conv2d_forward_reference(x, W, b, SH, SW, PH, PW, DH, DW, groups):
-    """y = W * x + b by im2col and one GEMM per group (the reference kernel).
+def conv2d_forward_reference(x, weight, bias, SH, SW, PH, PW, DH, DW, groups):
+    """y = weight * x + bias by im2col and one GEMM per image and group.
 
-    x: (N, C, H, W), W: (OC, C/groups, KH, KW), b: (OC,) or None
-    -> y: (N, OC, OH, OW).
+    x: (N, C, H, W), weight: (OC, C/G, KH, KW), bias: (OC,) or None
+    -> y: (N, OC, OH, OW), with G = groups, K = C/G*KH*KW and L = OH*OW.
 
-    For group g (input channels g*C/G ..., output channels g*OC/G ...):
+    The columns of image n, group g (input channels g*C/G ..., output
+    channels g*OC/G ...) are rows g*K ... of its im2col, so
 
-        y_g = W_g @ cols_g      (OC/G, C/G*KH*KW) @ (C/G*KH*KW, B*OH*OW)
+        y[n, g] = weight_g @ cols[n, g]      (OC/G, K) @ (K, L)
 
-    The batch runs in chunks of B images so that one chunk's columns stay
-    under ``minicnn.get_workspace()`` bytes.
+    which ``xp.matmul`` runs as one batched GEMM over all n and g (cuBLAS on
+    CuPy data), writing straight into y's layout. This is the reference of
+    the numpy backend and the driver of the cuda backend alike.
+
+    The batch runs in chunks so that one chunk's columns, the only
+    column-sized buffer alive at a time, fit in ``minicnn.get_workspace()``
+    (``chunk_size``, buffers=1).
     """
     xp = get_array_module(x)
-    N, C = x.shape[:2]
-    OC, _, KH, KW = W.shape
-    OH = conv_output_size(x.shape[2], KH, SH, PH, DH)
-    OW = conv_output_size(x.shape[3], KW, SW, PW, DW)
-    G = groups
-    Wg = W.reshape(G, OC // G, -1)  # (OC, C/G, KH, KW) -> (G, OC/G, C/G*KH*KW)
-    y = xp.empty((N, OC, OH, OW), dtype=x.dtype)
-    B = _chunk_size(x, KH, KW, OH, OW)
-    for n0 in range(0, N, B):
-        xc = x[n0:n0 + B]
-        Bc = xc.shape[0]
-        cols = _group_columns(xc, KH, KW, SH, SW, PH, PW, DH, DW, G)
-        yc = xp.matmul(Wg, cols)  # (G, OC/G, K) @ (G, K, Bc*L) -> (G, OC/G, Bc*L)
-        # (G, OC/G, Bc*L) -> (G, OC/G, Bc, OH, OW) -> (Bc, G, OC/G, OH, OW) -> (Bc, OC, OH, OW)
-        yc = yc.reshape(G, OC // G, Bc, OH, OW).transpose(2, 0, 1, 3, 4)
-        y[n0:n0 + Bc] = yc.reshape(Bc, OC, OH, OW)
-    if b is not None:
-        y += b.reshape(1, OC, 1, 1)  # (OC,) -> (1, OC, 1, 1): broadcast over N, OH, OW
-    return y
-
-
-def conv2d_backward_reference(gy, x, W, SH, SW, PH, PW, DH, DW, groups,
-                              need_gx, need_gW, need_gb):
-    """Gradients of the convolution (the reference kernel).
-
-    gy: (N, OC, OH, OW) -> (gx (N, C, H, W), gW like W, gb (OC,)), None where
-    the matching ``need_*`` is False.
-
-    Per group, with Y = W @ cols + b (the forward as a matrix product):
-        gW   = gY @ cols^T                      dL/dW_ab = sum_k gY_ak cols_bk
-        gcols = W^T @ gY,  gx = col2im(gcols)   cols copies x, so x collects
-                                                the gradient of every copy
-        gb   = sum of gy over N, OH, OW         b is broadcast to every position
-    The columns are recomputed chunk by chunk from x instead of being kept
-    from the forward pass: memory stays under the workspace limit.
-    """
-    xp = get_array_module(x)
-    N, C, H, W_in = x.shape
-    OC, _, KH, KW = W.shape
-    OH, OW = gy.shape[2:]
-    G = groups
+    N, C, H, W = x.shape
+    OC, _, KH, KW = weight.shape
+    OH, OW = conv_output_hw(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    G, L = groups, OH * OW
     K = C // G * KH * KW
-    Wg = W.reshape(G, OC // G, K)  # (OC, C/G, KH, KW) -> (G, OC/G, K)
+    weight_g = weight.reshape(G, OC // G, K)  # (OC, C/G, KH, KW) -> (G, OC/G, K)
+    y = xp.empty((N, OC, L), dtype=x.dtype)
+    B = chunk_size(N, C * KH * KW * L * x.dtype.itemsize, buffers=1)
+    for n0 in range(0, N, B):
+        Bc = min(B, N - n0)
+        # (Bc, C*KH*KW, L) -> (Bc, G, K, L): group g's rows are contiguous
+        cols = _columns(x[n0:n0 + Bc], KH, KW, SH, SW, PH, PW, DH, DW).reshape(Bc, G, K, L)
+        # (G, OC/G, K) @ (Bc, G, K, L) -> (Bc, G, OC/G, L), a view of y's (Bc, OC, L)
+        xp.matmul(weight_g, cols, out=y[n0:n0 + Bc].reshape(Bc, G, OC // G, L))
+    if bias is not None:
+        y += bias.reshape(1, OC, 1)  # (OC,) -> (1, OC, 1): broadcast over N and L
+    return y.reshape(N, OC, OH, OW)  # (N, OC, L) -> (N, OC, OH, OW)
+
+
+def conv2d_backward_reference(gy, x, weight, SH, SW, PH, PW, DH, DW, groups,
+                              need_gx, need_gweight, need_gbias):
+    """Gradients of the convolution (the reference kernel, and the cuda driver).
+
+    gy: (N, OC, OH, OW) -> (gx (N, C, H, W), gweight like weight, gbias (OC,)),
+    None where the matching ``need_*`` is False. Shapes as in the forward.
+
+    Per group, with Y = weight_g @ cols + bias (the forward as a matrix product):
+        gweight_g = sum_n gY[n] @ cols[n]^T     d/dweight_ab of sum_k gY_ak cols_bk
+        gcols[n]  = weight_g^T @ gY[n]          cols copies x, so x collects the
+        gx        = col2im(gcols)               gradient of every copy
+        gbias     = sum of gy over N, OH, OW    bias is broadcast to every position
+    gweight sums over images and positions, so it lays a chunk's columns out as
+    (G, K, Bc*L) and runs one long GEMM per group.
+
+    The columns are recomputed chunk by chunk from x instead of being kept
+    from the forward pass. A chunk holds the columns and their (G, K, Bc*L)
+    rearrangement when gweight is needed, and the column gradient when gx is:
+    up to three column-sized buffers, which together fit in the workspace
+    (``chunk_size``).
+    """
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    OC, _, KH, KW = weight.shape
+    OH, OW = gy.shape[2:]
+    G, L = groups, OH * OW
+    K = C // G * KH * KW
+    weight_g = weight.reshape(G, OC // G, K)  # (OC, C/G, KH, KW) -> (G, OC/G, K)
     gx = xp.empty(x.shape, dtype=x.dtype) if need_gx else None
-    gWg = xp.zeros((G, OC // G, K), dtype=W.dtype) if need_gW else None
-    gb = gy.sum(axis=(0, 2, 3)) if need_gb else None
-    if need_gx or need_gW:
-        B = _chunk_size(x, KH, KW, OH, OW)
+    gweight_g = xp.zeros((G, OC // G, K), dtype=weight.dtype) if need_gweight else None
+    gbias = gy.sum(axis=(0, 2, 3)) if need_gbias else None
+    if need_gx or need_gweight:
+        buffers = 2 * int(need_gweight) + int(need_gx)
+        B = chunk_size(N, C * KH * KW * L * x.dtype.itemsize, buffers)
         for n0 in range(0, N, B):
-            gyc = gy[n0:n0 + B]
-            Bc = gyc.shape[0]
-            # (Bc, OC, OH, OW) -> (Bc, G, OC/G, L) -> (G, OC/G, Bc, L) -> (G, OC/G, Bc*L)
-            gyc = gyc.reshape(Bc, G, OC // G, OH * OW).transpose(1, 2, 0, 3)
-            gyc = gyc.reshape(G, OC // G, Bc * OH * OW)
-            if need_gW:
-                cols = _group_columns(x[n0:n0 + Bc], KH, KW, SH, SW, PH, PW, DH, DW, G)
-                gWg += xp.matmul(gyc, cols.transpose(0, 2, 1))  # (G, OC/G, K)
+            Bc = min(B, N - n0)
+            gy_g = gy[n0:n0 + Bc].reshape(Bc, G, OC // G, L)  # (Bc, OC, OH, OW) -> (Bc, G, OC/G, L)
+            if need_gweight:
+                cols = _columns(x[n0:n0 + Bc], KH, KW, SH, SW, PH, PW, DH, DW)
+                # (Bc, C*KH*KW, L) -> (Bc, G, K, L) -> (G, K, Bc, L) -> (G, K, Bc*L)
+                cols = cols.reshape(Bc, G, K, L).transpose(1, 2, 0, 3).reshape(G, K, Bc * L)
+                # (Bc, G, OC/G, L) -> (G, OC/G, Bc, L) -> (G, OC/G, Bc*L)
+                gy_t = gy_g.transpose(1, 2, 0, 3).reshape(G, OC // G, Bc * L)
+                # (G, OC/G, Bc*L) @ (G, Bc*L, K) -> (G, OC/G, K): the sum over n and L
+                gweight_g += xp.matmul(gy_t, cols.transpose(0, 2, 1))
             if need_gx:
-                gcols = xp.matmul(Wg.transpose(0, 2, 1), gyc)  # (G, K, Bc*L)
-                # (G, K, Bc*L) -> (G, K, Bc, L) -> (Bc, G, K, L) -> (Bc, C*KH*KW, L)
-                gcols = gcols.reshape(G, K, Bc, OH * OW).transpose(2, 0, 1, 3)
-                gcols = gcols.reshape(Bc, C * KH * KW, OH * OW)
-                if _is_pointwise(KH, KW, SH, SW, PH, PW):
-                    gx[n0:n0 + Bc] = gcols.reshape(Bc, C, H, W_in)  # the columns are x
-                else:
-                    gx[n0:n0 + Bc] = kernel("col2im", col2im_array, like=gcols)(
-                        gcols, (Bc, C, H, W_in), KH, KW, SH, SW, PH, PW, DH, DW)
-    gW = gWg.reshape(W.shape) if need_gW else None  # (G, OC/G, K) -> (OC, C/G, KH, KW)
-    return gx, gW, gb
+                # (G, K, OC/G) @ (Bc, G, OC/G, L) -> (Bc, G, K, L) -> (Bc, C*KH*KW, L)
+                gcols = xp.matmul(weight_g.transpose(0, 2, 1), gy_g)
+                gcols = gcols.reshape(Bc, C * KH * KW, L)
+                gx[n0:n0 + Bc] = _fold(gcols, (Bc, C, H, W), KH, KW, SH, SW, PH, PW, DH, DW)
+    # (G, OC/G, K) -> (OC, C/G, KH, KW)
+    gweight = gweight_g.reshape(weight.shape) if need_gweight else None
+    return gx, gweight, gbias
 
 
 class Conv2dFunction(Function):
     """2-D convolution (cross-correlation, as in every DL framework).
 
-    ``extra`` = (rows, columns) of additional zero padding at the bottom/right:
-    padding='same' with an even dilated kernel needs one more row/column on one
-    side than on the other, and PyTorch puts it at the bottom/right.
+    Where a call goes, top to bottom:
+
+        nn.Conv2d.forward            checks the input against the layer
+        F.conv2d                     checks the arguments; padding='same' with an
+                                     even kernel becomes an explicit F.pad
+        Conv2dFunction.forward       saves x and weight, asks the kernel table:
+        kernel("conv2d_forward", conv2d_forward_reference, like=x)
+          numba backend              kernels/cpu/conv.py: direct kernels
+                                     (direct_conv.py) or Numba im2col + BLAS
+          numpy backend, CuPy data   conv2d_forward_reference above, whose
+                                     kernel("im2col") is im2col_array or, on
+                                     CuPy data, kernels/cuda/conv.py's kernel
+
+    and backward the same with "conv2d_backward" (and col2im). Nothing is kept
+    between the passes but x and weight: backward recomputes the columns.
     """
 
-    def __init__(self, stride, padding, dilation, groups, extra=(0, 0)):
-        self.SH, self.SW = stride
-        self.PH, self.PW = padding
-        self.DH, self.DW = dilation
-        self.groups = groups
-        self.extra = extra
+    def __init__(self, stride, padding, dilation, groups):
+        # (SH, SW, PH, PW, DH, DW, groups): the geometry arguments of the contract
+        self.geometry = (*stride, *padding, *dilation, groups)
 
-    def _pad_extra(self, x):
-        if self.extra == (0, 0):
-            return _contiguous(x)
-        xp = get_array_module(x)
-        EH, EW = self.extra
-        return xp.pad(x, ((0, 0), (0, 0), (0, EH), (0, EW)))
-
-    def forward(self, x, W, b=None):
-        # the columns are recomputed in backward, not kept
-        self.x, self.W = x, _contiguous(W)
-        self.has_bias = b is not None
-        geometry = (self.SH, self.SW, self.PH, self.PW, self.DH, self.DW, self.groups)
-        b = None if b is None else _contiguous(b)
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight = contiguous(x), contiguous(weight)
+        self.has_bias = bias is not None
+        bias = None if bias is None else contiguous(bias)
         return kernel("conv2d_forward", conv2d_forward_reference, like=x)(
-            self._pad_extra(x), self.W, b, *geometry)
+            self.x, self.weight, bias, *self.geometry)
 
     def backward(self, gy):
-        need_gx, need_gW = self.needs_grad[0], self.needs_grad[1]
-        need_gb = self.has_bias and self.needs_grad[2]
-        geometry = (self.SH, self.SW, self.PH, self.PW, self.DH, self.DW, self.groups)
-        gx, gW, gb = kernel("conv2d_backward", conv2d_backward_reference, like=gy)(
-            _contiguous(gy), self._pad_extra(self.x), self.W, *geometry,
-            need_gx, need_gW, need_gb)
-        if gx is not None and self.extra != (0, 0):
-            H, W_in = self.x.shape[2:]
-            # drop the gradient of the extra zero rows/columns
-            gx = _contiguous(gx[:, :, :H, :W_in])
+        need_gx, need_gweight = self.needs_grad[0], self.needs_grad[1]
+        need_gbias = self.has_bias and self.needs_grad[2]
+        gx, gweight, gbias = kernel("conv2d_backward", conv2d_backward_reference, like=gy)(
+            contiguous(gy), self.x, self.weight, *self.geometry,
+            need_gx, need_gweight, need_gbias)
         if self.has_bias:
-            return gx, gW, gb
-        return gx, gW
+            return gx, gweight, gbias
+        return gx, gweight
 
 
-def _conv_padding(padding, KH, KW, SH, SW, DH, DW):
-    """(PH, PW) and the extra bottom/right (EH, EW) for an int/pair/'same'/'valid'."""
+def check_conv2d_args(op, kernel_size, stride, padding, dilation, groups, in_channels,
+                      out_channels):
+    """The arguments F.conv2d and nn.Conv2d share, checked before any maths.
+
+    Args:
+        op: the name errors start with ("conv2d", "Conv2d").
+        kernel_size, stride, dilation: int or pair; padding: int, pair, 'same'
+            or 'valid'; groups: int.
+        in_channels, out_channels: (name, count) of the channels groups must
+            divide, e.g. ("in_channels", 3), named as the caller's user knows them.
+    Returns:
+        (KH, KW), (SH, SW), padding ((PH, PW), 'same' or 'valid'), (DH, DW), groups.
+    Raises:
+        TypeError/ValueError, one line naming the argument, the value and the rule.
+    """
+    kernel_size = pair(op, "kernel_size", kernel_size, 1)
+    stride = pair(op, "stride", stride, 1)
+    dilation = pair(op, "dilation", dilation, 1)
+    groups = as_int(op, "groups", groups, 1)
     if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0), (0, 0)
-        if padding == "same":
-            if SH != 1 or SW != 1:
-                raise ValueError(
-                    f"conv2d: padding='same' is not supported for strided convolutions "
-                    f"(stride ({SH}, {SW})); pass an explicit padding")
-            # the output keeps the input size when the padding adds up to the
-            # dilated kernel minus one; an odd total puts the extra at the end
-            total_h, total_w = DH * (KH - 1), DW * (KW - 1)
-            PH, PW = total_h // 2, total_w // 2
-            return (PH, PW), (total_h - 2 * PH, total_w - 2 * PW)
-        raise ValueError(f"conv2d: padding must be an int, a pair, 'same' or 'valid', "
-                         f"got {padding!r}")
-    return _padding_pair("conv2d", padding), (0, 0)
+        if padding not in ("same", "valid"):
+            raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', "
+                             f"got {padding!r}")
+        if padding == "same" and stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
+                             f"(stride {stride}); pass an explicit padding, or stride=1")
+    else:
+        padding = padding_pair(op, padding)
+    for name, count in (in_channels, out_channels):
+        if count % groups != 0:
+            raise ValueError(f"{op}: {name} ({count}) must be divisible by groups ({groups})")
+    return kernel_size, stride, padding, dilation, groups
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -475,30 +441,31 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             independent groups (2: AlexNet's two towers; C: depthwise).
     Returns:
         Tensor (N, OC, OH, OW),
-            y[n, o] = b[o] + sum_{c, i, j} W[o, c, i, j] * xpad[n, g*C/groups + c,
-                                                             oh*SH + i*DH, ow*SW + j*DW]
+            y[n, o] = bias[o] + sum_{c, i, j} weight[o, c, i, j] *
+                      x_pad[n, g*C/groups + c, oh*SH + i*DH, ow*SW + j*DW]
         with OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1 (OW likewise) and g the
         group of output channel o.
+
+    This wrapper only checks and normalises the arguments (``check_conv2d_args``,
+    shared with nn.Conv2d) and hands them to ``Conv2dFunction``, whose
+    docstring follows the call down to the kernels. padding='same' needs
+    D*(K-1) padding in all; when that is odd PyTorch puts the extra row or
+    column at the bottom/right, which here is an explicit ``F.pad`` of x
+    followed by an unpadded convolution.
     """
     x, weight = as_tensor(x), as_tensor(weight)
-    _check_image("conv2d", x)
+    check_image("conv2d", x)
     if weight.ndim != 4:
         raise ValueError(f"conv2d: expected a 4-D weight (OC, C/groups, KH, KW), got shape "
                          f"{weight.shape}")
     if weight.dtype != x.dtype:
         raise TypeError(f"conv2d: input dtype {x.dtype} does not match weight dtype "
                         f"{weight.dtype}; convert one with .to(dtype)")
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
-    groups = int(groups)
     N, C, H, W = x.shape
     OC, Cg, KH, KW = weight.shape
-    if C % groups != 0:
-        raise ValueError(f"conv2d: input channels ({C}) must be divisible by groups "
-                         f"({groups}); input shape {x.shape}")
-    if OC % groups != 0:
-        raise ValueError(f"conv2d: output channels ({OC}) must be divisible by groups "
-                         f"({groups}); weight shape {weight.shape}")
+    (KH, KW), stride, padding, dilation, groups = check_conv2d_args(
+        "conv2d", (KH, KW), stride, padding, dilation, groups, ("input channels", C),
+        ("output channels", OC))
     if C != Cg * groups:
         raise ValueError(
             f"conv2d: input has {C} channels but weight expects {Cg * groups} "
@@ -511,13 +478,16 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         if bias.dtype != x.dtype:
             raise TypeError(f"conv2d: input dtype {x.dtype} does not match bias dtype "
                             f"{bias.dtype}; convert one with .to(dtype)")
-    SH, SW = _positive_pair("conv2d", "stride", stride)
-    DH, DW = _positive_pair("conv2d", "dilation", dilation)
-    (PH, PW), extra = _conv_padding(padding, KH, KW, SH, SW, DH, DW)
-    # the extra bottom/right row of 'same' padding counts as input here
-    _check_fits("conv2d", (H + extra[0], W + extra[1]), KH, KW, PH, PW, DH, DW)
-    fn = Conv2dFunction((SH, SW), (PH, PW), (DH, DW), groups, extra)
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":
+        (top, bottom), (left, right) = same_padding(KH, dilation[0]), same_padding(KW, dilation[1])
+        padding = (top, left)
+        if (top, left) != (bottom, right):
+            x = pad(x, (left, right, top, bottom))  # zeros; pad lists W's amounts first
+            padding = (0, 0)
+    check_kernel_fits("conv2d", x.shape[2:], KH, KW, *padding, *dilation)
+    fn = Conv2dFunction(stride, padding, dilation, groups)
     if bias is None:
         return fn(x, weight)
     return fn(x, weight, bias)
-

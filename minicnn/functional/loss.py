@@ -83,12 +83,19 @@ def softmax_cross_entropy_backward_reference(probs, target, label_smoothing, glo
 
 # ------------------------------------------------------------- the Functions
 def _reduce(loss, valid_weight, reduction):
-    """Reduce per-sample losses (N,); 'mean' divides by sum(valid_weight)."""
+    """Reduce per-sample losses (N,); 'mean' divides by sum(valid_weight).
+
+    An empty batch, or one whose every label is ignore_index, has nothing to
+    average: 'mean' is NaN then (PyTorch's answer, without NumPy's 0/0
+    RuntimeWarning) and its gradient is zero, as PyTorch's; 'sum' is 0.
+    """
     if reduction == "none":
         return loss, None
     if reduction == "sum":
         return loss.sum(), None
     denom = valid_weight.sum()
+    if denom == 0:
+        return loss.sum() * float("nan"), denom  # 0/0, said on purpose
     return loss.sum() / denom, denom
 
 
@@ -97,6 +104,8 @@ def _gloss(gy, N, denom, reduction, xp, dtype):
     if reduction == "none":
         return gy
     g = xp.broadcast_to(gy, (N,)).astype(dtype)
+    if reduction == "mean" and denom == 0:
+        return xp.zeros(N, dtype=dtype)  # no sample counts: nothing to move
     return g / denom if reduction == "mean" else g
 
 
@@ -263,6 +272,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         weight: (K,) class weights, or None.
         ignore_index: label whose samples contribute nothing (index targets).
         reduction: 'mean' | 'sum' | 'none' ('none' gives (N,) / (N, d1, ...)).
+            An empty batch, or every label equal to ignore_index, gives NaN
+            for 'mean' (as PyTorch; no warning) with a zero gradient.
         label_smoothing: eps in [0, 1]; the target becomes (1 - eps) target + eps/K.
     """
     op = "cross_entropy"

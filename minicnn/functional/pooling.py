@@ -6,6 +6,7 @@ Notation (NCHW throughout):
     OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1          (ceil_mode=False)
     OH = ceil((H + 2*PH - DH*(KH-1) - 1) / SH) + 1      (ceil_mode=True), minus one
          when that last window would start past the input and its left padding
+    (``pool_output_size``, kept with the rest of the window geometry in _geometry.py)
 
 Like im2col, the references loop over the KH*KW window offsets (i, j), never
 over output pixels: for a fixed offset, the inputs that tap (i, j) sees at all
@@ -14,6 +15,12 @@ output positions form one strided slice of the padded image.
 The hot loops go through ``minicnn.backend.kernel(name, reference)``; the plain
 functions here (``max_pool2d_forward_reference`` ...) are the references a
 faster backend's kernels are tested against.
+
+Which code runs: with Numba installed, the default backend runs these hot
+loops from ``minicnn.kernels.cpu`` (CUDA kernels on GPU arrays), so a print or
+an edit in the references below changes nothing. To run the references, the
+code a student reads, wrap the calls in ``with minicnn.use_backend("numpy"):``;
+``minicnn info`` says which code runs each loop.
 """
 from __future__ import annotations
 
@@ -21,7 +28,14 @@ import numbers
 
 from minicnn.autograd import Function, as_tensor
 from minicnn.backend import get_array_module, kernel
-from minicnn.functional.conv import _check_image, _contiguous, _pair, _positive_pair
+from minicnn.functional._geometry import (
+    check_image,
+    contiguous,
+    dilated_kernel_size,
+    pair,
+    pool_output_size,
+    tap_slice,
+)
 
 __all__ = [
     "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
@@ -34,27 +48,6 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ geometry
-def pool_output_size(size, kernel_size, stride, padding, dilation=1, ceil_mode=False):
-    """Output length of a pooling along one axis, exactly as PyTorch.
-
-    With ceil_mode the division rounds up, but the last window must still start
-    inside the input or its left padding (else it would see right padding only).
-    """
-    span = size + 2 * padding - dilation * (kernel_size - 1) - 1
-    if ceil_mode:
-        out = -(-span // stride) + 1  # ceil division
-        if (out - 1) * stride >= size + padding:
-            out -= 1
-    else:
-        out = span // stride + 1
-    return out
-
-
-def _slices(i0, out, step):
-    """Slice of the padded image that window offset i0 sees at all ``out`` outputs."""
-    return slice(i0, i0 + step * (out - 1) + 1, step)
-
-
 def _pad_to(x, PH, PW, HP, WP, value):
     """Pad x to (HP, WP) rows/columns: PH/PW in front, the rest (padding and
     ceil_mode overhang) at the end, filled with ``value``."""
@@ -65,25 +58,26 @@ def _pad_to(x, PH, PW, HP, WP, value):
 
 
 def _padded_extent(size, out, K, S, P, D=1):
-    """Rows (or columns) the padded image needs: padding and ceil overhang."""
-    return max(size + 2 * P, S * (out - 1) + D * (K - 1) + 1)
+    """Rows (or columns) the padded image needs: padding and ceil overhang.
+
+    The last window starts at padded pixel S*(out-1) and covers D*(K-1) + 1.
+    """
+    return max(size + 2 * P, S * (out - 1) + dilated_kernel_size(K, D))
 
 
 def _check_pool_args(op, x, kernel_size, stride, padding, dilation=1):
-    _check_image(op, x)
-    KH, KW = _positive_pair(op, "kernel_size", kernel_size)
+    check_image(op, x)
+    KH, KW = pair(op, "kernel_size", kernel_size, 1)
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
         SH, SW = KH, KW  # PyTorch's default: non-overlapping windows
     else:
-        SH, SW = _positive_pair(op, "stride", stride)
-    PH, PW = _pair(op, "padding", padding)
-    if min(PH, PW) < 0:
-        raise ValueError(f"{op}: padding must be >= 0, got {padding!r}")
+        SH, SW = pair(op, "stride", stride, 1)
+    PH, PW = pair(op, "padding", padding, 0)
     if PH > KH // 2 or PW > KW // 2:
         raise ValueError(
             f"{op}: padding should be at most half of the kernel size, but got padding "
             f"({PH}, {PW}) for kernel_size ({KH}, {KW})")
-    DH, DW = _positive_pair(op, "dilation", dilation)
+    DH, DW = pair(op, "dilation", dilation, 1)
     return (KH, KW), (SH, SW), (PH, PW), (DH, DW)
 
 
@@ -145,7 +139,7 @@ def max_pool2d_forward_reference(x, KH, KW, SH, SW, PH, PW, OH, OW, DH=1, DW=1):
         for j in range(KW):
             w = ow + j * DW  # (OW,)
             inside = ((h >= 0) & (h < H))[:, None] & ((w >= 0) & (w < W))[None, :]
-            v = img[:, :, _slices(i * DH, OH, SH), _slices(j * DW, OW, SW)]
+            v = img[:, :, tap_slice(i * DH, OH, SH), tap_slice(j * DW, OW, SW)]
             # the first real pixel of a window always enters (even -inf), as
             # PyTorch starts from it; later ones only when strictly larger
             better = inside & (~seen | (v > y) | xp.isnan(v))
@@ -181,7 +175,7 @@ class MaxPool2dFunction(Function):
         self.x_shape = x.shape
         if self.dilation == (1, 1):
             fn = kernel("max_pool2d_forward", max_pool2d_forward_reference, like=x)
-            y, self.argmax = fn(_contiguous(x), *self.geometry)
+            y, self.argmax = fn(contiguous(x), *self.geometry)
         else:  # the kernel contract has no dilation: the reference runs it
             y, self.argmax = max_pool2d_forward_reference(x, *self.geometry, *self.dilation)
         return y
@@ -189,7 +183,7 @@ class MaxPool2dFunction(Function):
     def backward(self, gy):
         # y = x[argmax], so dL/dx[p] = sum of gy over the windows whose max is p
         fn = kernel("max_pool2d_backward", max_pool2d_backward_reference, like=gy)
-        return fn(_contiguous(gy), self.argmax, self.x_shape)
+        return fn(contiguous(gy), self.argmax, self.x_shape)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -256,7 +250,7 @@ def avg_pool2d_forward_reference(x, KH, KW, SH, SW, PH, PW, OH, OW, divisor):
     total = xp.zeros(x.shape[:2] + (OH, OW), dtype=x.dtype)
     for i in range(KH):
         for j in range(KW):
-            total += img[:, :, _slices(i, OH, SH), _slices(j, OW, SW)]
+            total += img[:, :, tap_slice(i, OH, SH), tap_slice(j, OW, SW)]
     return total / divisor.astype(x.dtype)
 
 
@@ -276,7 +270,7 @@ def avg_pool2d_backward_reference(gy, x_shape, KH, KW, SH, SW, PH, PW, divisor):
     img = xp.zeros((N, C, HP, WP), dtype=gy.dtype)
     for i in range(KH):
         for j in range(KW):
-            img[:, :, _slices(i, OH, SH), _slices(j, OW, SW)] += g
+            img[:, :, tap_slice(i, OH, SH), tap_slice(j, OW, SW)] += g
     # padding and overhang belong to no pixel: drop their gradient
     return xp.ascontiguousarray(img[:, :, PH:PH + H, PW:PW + W])
 
@@ -292,11 +286,11 @@ class AvgPool2dFunction(Function):
     def forward(self, x):
         self.x_shape = x.shape
         fn = kernel("avg_pool2d_forward", avg_pool2d_forward_reference, like=x)
-        return fn(_contiguous(x), *self.geometry, *self.out_size, self.divisor)
+        return fn(contiguous(x), *self.geometry, *self.out_size, self.divisor)
 
     def backward(self, gy):
         fn = kernel("avg_pool2d_backward", avg_pool2d_backward_reference, like=gy)
-        return fn(_contiguous(gy), self.x_shape, *self.geometry, self.divisor)
+        return fn(contiguous(gy), self.x_shape, *self.geometry, self.divisor)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -341,7 +335,7 @@ def _adaptive_output_size(op, x, output_size):
                  W if output_size[1] is None else output_size[1]]
     else:
         sizes = output_size
-    OH, OW = _positive_pair(op, "output_size", sizes)
+    OH, OW = pair(op, "output_size", sizes, 1)
     return OH, OW
 
 
@@ -397,7 +391,7 @@ def adaptive_avg_pool2d(x, output_size):
         [floor(oh*H/OH), ceil((oh+1)*H/OH)) and the columns likewise.
     """
     x = as_tensor(x)
-    _check_image("adaptive_avg_pool2d", x)
+    check_image("adaptive_avg_pool2d", x)
     OH, OW = _adaptive_output_size("adaptive_avg_pool2d", x, output_size)
     return AdaptiveAvgPool2dFunction(OH, OW)(x)
 
@@ -429,7 +423,7 @@ class AdaptiveMaxPool2dFunction(Function):
     def backward(self, gy):
         # the same routing as max pooling: each gradient goes to its window's max
         fn = kernel("max_pool2d_backward", max_pool2d_backward_reference, like=gy)
-        return fn(_contiguous(gy), self.argmax, self.x_shape)
+        return fn(contiguous(gy), self.argmax, self.x_shape)
 
 
 def adaptive_max_pool2d(x, output_size):
@@ -443,7 +437,7 @@ def adaptive_max_pool2d(x, output_size):
         (see adaptive_avg_pool2d).
     """
     x = as_tensor(x)
-    _check_image("adaptive_max_pool2d", x)
+    check_image("adaptive_max_pool2d", x)
     OH, OW = _adaptive_output_size("adaptive_max_pool2d", x, output_size)
     return AdaptiveMaxPool2dFunction(OH, OW)(x)
 

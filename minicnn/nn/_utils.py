@@ -7,17 +7,13 @@ import numpy
 
 from minicnn.autograd import Tensor
 
+# One home for "an int" and "an int or a pair", shared with minicnn.functional
+# (conv and pooling parse the same arguments): the messages read the same.
+from minicnn.functional._geometry import as_int as check_int
+from minicnn.functional._geometry import pair
+
 __all__ = ["pair", "check_int", "check_float", "check_bool", "as_input", "check_input",
            "check_dtype", "resolve_dtype"]
-
-
-def check_int(layer: str, name: str, value, minimum: int | None = None) -> int:
-    """``value`` as an int, or a ValueError/TypeError naming the layer and argument."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{layer}: {name} must be an int, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{layer}: {name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def check_float(layer: str, name: str, value, low=None, high=None) -> float:
@@ -33,17 +29,6 @@ def check_bool(layer: str, name: str, value) -> bool:
     if not isinstance(value, (bool, numpy.bool_)):
         raise TypeError(f"{layer}: {name} must be True or False, got {value!r}")
     return bool(value)
-
-
-def pair(layer: str, name: str, value, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints as a pair: 3 -> (3, 3), (3, 5) -> (3, 5)."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{layer}: {name} must be an int or a pair of ints, "
-                             f"got {value!r}")
-        return tuple(check_int(layer, name, v, minimum) for v in value)
-    v = check_int(layer, name, value, minimum)
-    return (v, v)
 
 
 def resolve_dtype(layer: str, dtype):

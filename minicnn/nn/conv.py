@@ -1,4 +1,8 @@
-"""Conv2d: a thin Module over ``F.conv2d`` that owns the weight and bias."""
+"""Conv2d: a thin Module over ``F.conv2d`` that owns the weight and bias.
+
+A call goes nn.Conv2d.forward -> F.conv2d -> Conv2dFunction -> the kernel table
+(see Conv2dFunction's docstring in minicnn/functional/conv.py for the rest).
+"""
 from __future__ import annotations
 
 import math
@@ -6,6 +10,7 @@ import math
 import numpy
 
 import minicnn.functional as F
+from minicnn.functional.conv import check_conv2d_args
 from minicnn.nn import _utils as U
 from minicnn.nn import init
 from minicnn.nn.module import Module, Parameter
@@ -28,8 +33,8 @@ class Conv2d(Module):
 
     Parameters:
         weight: (OC, C/groups, KH, KW), bias: (OC,), both initialised as PyTorch:
-        W ~ kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-        b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C/groups * KH * KW.
+        weight ~ kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+        bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C/groups * KH * KW.
 
     Shape:
         input (N, C, H, W) -> output (N, OC, OH, OW),
@@ -43,30 +48,15 @@ class Conv2d(Module):
         name = "Conv2d"
         self.in_channels = U.check_int(name, "in_channels", in_channels, 1)
         self.out_channels = U.check_int(name, "out_channels", out_channels, 1)
-        self.kernel_size = U.pair(name, "kernel_size", kernel_size, 1)
-        self.stride = U.pair(name, "stride", stride, 1)
-        self.dilation = U.pair(name, "dilation", dilation, 1)
-        self.groups = U.check_int(name, "groups", groups, 1)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"{name}: padding must be an int, a pair, 'same' or "
-                                 f"'valid', got {padding!r}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError(f"{name}: padding='same' is not supported for strided "
-                                 f"convolutions (stride={self.stride})")
-            self.padding = padding
-        else:
-            self.padding = U.pair(name, "padding", padding, 0)
+        # the checks F.conv2d runs too, with the same messages
+        (self.kernel_size, self.stride, self.padding, self.dilation,
+         self.groups) = check_conv2d_args(name, kernel_size, stride, padding, dilation, groups,
+                                          ("in_channels", self.in_channels),
+                                          ("out_channels", self.out_channels))
         if padding_mode != "zeros":
             raise ValueError(f"{name}: only padding_mode='zeros' is implemented, got "
                              f"{padding_mode!r}")
         self.padding_mode = padding_mode
-        if self.in_channels % self.groups != 0:
-            raise ValueError(f"{name}: in_channels ({self.in_channels}) must be divisible "
-                             f"by groups ({self.groups})")
-        if self.out_channels % self.groups != 0:
-            raise ValueError(f"{name}: out_channels ({self.out_channels}) must be divisible "
-                             f"by groups ({self.groups})")
         U.check_bool(name, "bias", bias)
         dtype = U.resolve_dtype(name, dtype)
         KH, KW = self.kernel_size

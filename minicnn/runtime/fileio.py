@@ -5,16 +5,28 @@ temporary file in the destination's directory, is flushed and fsync'ed, then
 renamed over the destination with ``os.replace`` (atomic on POSIX and Windows),
 and the directory is fsync'ed so the rename itself survives a power cut. Until
 the rename, readers see the old file; on any error the temporary file is
-removed and the old file is untouched.
+removed and the old file is untouched. The temporary file is named
+``.NAME.XXXXXXXX.tmp`` beside ``NAME``; a process killed with SIGKILL cannot
+remove it, so ``remove_stale_temporaries`` lets the next run in that directory
+clear the ones of its own names (and nothing else).
+
+JSON is written strictly (RFC 8259): a non-finite float, which Python's json
+would write as the bare token ``NaN`` that other parsers reject, is written as
+the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` (``float()`` reads
+each back).
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
+import stat
 import tempfile
 
-__all__ = ["atomic_write", "write_json", "save_figure", "new_file_mode"]
+__all__ = ["atomic_write", "write_json", "strict_json", "save_figure", "new_file_mode",
+           "remove_stale_temporaries"]
 
 
 def new_file_mode(path: str) -> int:
@@ -73,12 +85,54 @@ def atomic_write(path, mode: str = "wb", encoding: str | None = None, verify=Non
     _fsync_directory(directory)
 
 
+def strict_json(obj):
+    """``obj`` with every non-finite float replaced by "NaN", "Infinity" or "-Infinity"
+    (NumPy scalars become Python numbers), so ``json.dumps(allow_nan=False)`` takes it."""
+    if isinstance(obj, dict):
+        return {key: strict_json(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(value) for value in obj]
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", None) == 0:
+        obj = obj.item()  # a NumPy scalar
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    return obj
+
+
 def write_json(obj, path, indent: int = 2) -> None:
-    """Write ``obj`` as indented JSON, atomically (creating the directory)."""
+    """Write ``obj`` as indented strict JSON, atomically (creating the directory)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    text = json.dumps(strict_json(obj), indent=indent, allow_nan=False)
     with atomic_write(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=indent)
-        f.write("\n")
+        f.write(text + "\n")
+
+
+def remove_stale_temporaries(directory, names) -> list:
+    """Delete the leftover temporary files of ``atomic_write`` for ``names`` in ``directory``.
+
+    Only regular files named exactly ``.NAME.XXXXXXXX.tmp`` (mkstemp's 8
+    random characters) for a NAME in ``names`` are removed; returns their paths.
+    Call it when a run starts, before anything of that run is being written.
+    """
+    pattern = re.compile(r"\.(" + "|".join(re.escape(n) for n in names)
+                         + r")\.[A-Za-z0-9_]{8}\.tmp")
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        try:
+            if stat.S_ISREG(entry.stat(follow_symlinks=False).st_mode):
+                os.unlink(entry.path)
+                removed.append(entry.path)
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def save_figure(fig, path, dpi: int = 100) -> str:

@@ -6,8 +6,11 @@
     minicnn summary resnet18 --input-shape 3,224,224
     minicnn gradcheck conv2d
     minicnn visualize runs/lenet/checkpoint_best.npz --out runs/lenet/pictures
+    minicnn graph resnet18 --input-shape 3,32,32 --out resnet18.svg
+    minicnn explain conv2d --input 1,7,7 --kernel 3 --stride 2 --padding 1 --out pics
     minicnn info
     minicnn demo
+    minicnn exercise check conv_naive
 
 Every command has ``--help``. A bad argument, a missing file or dataset, or a
 failed run ends with ONE line on stderr and a non-zero exit status (2 for
@@ -16,15 +19,29 @@ usage errors, 1 for the rest); set MINICNN_DEBUG=1 to see the traceback.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import sys
-import time
 
-__all__ = ["main", "build_parser", "build_model", "CommandError"]
+from minicnn.rng import manual_seed
+from minicnn.runtime.fileio import strict_json
+from minicnn.tools import exercise_cli, gradcheck_suite
+from minicnn.tools.info import backend_line
+from minicnn.train import evaluate, recipe
+from minicnn.train.recipe import (
+    DATASET_CHOICES,
+    RESUME_MAY_CHANGE,
+    RESUME_MUST_MATCH,
+    TrainConfig,
+    build_model,
+    fit,
+    load_data,
+    model_from_checkpoint,
+    resolve_model_name,
+)
+from minicnn.zoo import list_models
 
-DATASET_CHOICES = ("mnist", "fashion-mnist", "cifar10", "cifar100", "digits")
+__all__ = ["main", "build_parser", "build_model", "resolve_model_name", "CommandError"]
 
 
 class CommandError(Exception):
@@ -40,80 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
 # --------------------------------------------------------------------- models
 def _model_names() -> list:
-    from minicnn.zoo import list_models
     return list_models()
-
-
-def resolve_model_name(name: str, variant: str | None = None):
-    """(zoo key, variant) for ``name``, which may carry a variant ('lenet5-modern');
-    an unknown name is a one-line error listing the choices."""
-    from minicnn.zoo.registry import MODELS
-    key = name.lower()
-    for sep in ("-", ":"):
-        base, _, suffix = key.partition(sep)
-        if suffix and base in MODELS and key not in MODELS:
-            key, variant = base, variant or suffix
-    if key not in MODELS:
-        raise CommandError(f"unknown model {name!r}; choose one of: "
-                           f"{', '.join(_model_names())}")
-    return key, variant
-
-
-def build_model(name: str, num_classes: int | None, in_channels: int, input_size: int,
-                variant: str | None = None):
-    """A zoo model sized for the data: ``name`` may carry a variant, 'lenet5-modern'."""
-    from minicnn.zoo import get_model
-    from minicnn.zoo.registry import MODELS
-    key, variant = resolve_model_name(name, variant)
-    params = inspect.signature(MODELS[key]).parameters
-
-    def accepts(argument):
-        return argument in params
-
-    kwargs = {"in_channels": in_channels}
-    if num_classes is not None:  # None: the builder's own default (1000 for ImageNet)
-        kwargs["num_classes"] = num_classes
-    if accepts("input_size"):
-        kwargs["input_size"] = input_size
-    if accepts("cifar") and input_size <= 64:
-        kwargs["cifar"] = True  # the small-image head (VGG on CIFAR)
-    if variant is not None:
-        if not accepts("variant"):
-            raise CommandError(f"model {key!r} has no variants (got --variant {variant})")
-        kwargs["variant"] = variant
-    try:
-        return get_model(key, **kwargs), key, variant
-    except (ValueError, TypeError) as e:
-        raise CommandError(f"cannot build {key} for {in_channels}x{input_size}x{input_size} "
-                           f"inputs: {e}") from None
-
-
-# ----------------------------------------------------------------------- data
-def _augmentation(dataset: str, image_shape):
-    """The augmentation recipe of each dataset (applied before normalisation)."""
-    from minicnn.data import transforms as T
-    H = image_shape[1]
-    if dataset in ("cifar10", "cifar100"):
-        return [T.RandomCrop(H, padding=4), T.RandomHorizontalFlip()]
-    if dataset == "fashion-mnist":
-        return [T.RandomShift(1), T.RandomHorizontalFlip()]
-    if dataset == "mnist":
-        return [T.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), shear=5)]
-    return [T.RandomShift(1)]  # digits: 8x8, a one-pixel shift
-
-
-def _load_data(name: str, download: bool = True):
-    from minicnn.data import load_dataset
-    if name not in DATASET_CHOICES and name.replace("_", "-") not in DATASET_CHOICES:
-        raise CommandError(f"unknown dataset {name!r}; choose one of: "
-                           f"{', '.join(DATASET_CHOICES)}")
-    return load_dataset(name, download=download)
-
-
-def _subset(images, labels, limit):
-    if limit is None:
-        return images, labels
-    return images[:limit], labels[:limit]
 
 
 # ------------------------------------------------------------------ settings
@@ -148,43 +92,6 @@ def _limit_threads(n):
     return limit_threads(1 if n is None else n)
 
 
-def _parse_schedule(spec: str | None, optimizer, epochs: int):
-    """'step:EPOCHS:GAMMA' | 'multistep:E1,E2:GAMMA' | 'exp:GAMMA' | 'plateau[:PATIENCE]'."""
-    from minicnn.optim import lr_scheduler
-    if not spec:
-        return None
-    parts = spec.split(":")
-    kind = parts[0].lower()
-    try:
-        if kind == "step" and len(parts) == 3:
-            return lr_scheduler.StepLR(optimizer, step_size=int(parts[1]),
-                                       gamma=float(parts[2]))
-        if kind == "multistep" and len(parts) == 3:
-            milestones = [int(m) for m in parts[1].split(",")]
-            return lr_scheduler.MultiStepLR(optimizer, milestones=milestones,
-                                            gamma=float(parts[2]))
-        if kind in ("exp", "exponential") and len(parts) == 2:
-            return lr_scheduler.ExponentialLR(optimizer, gamma=float(parts[1]))
-        if kind == "plateau" and len(parts) <= 2:
-            patience = int(parts[1]) if len(parts) == 2 else 2
-            return lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=patience)
-        if kind == "cosine" and len(parts) == 1:
-            return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    except ValueError as e:
-        raise CommandError(f"bad --schedule {spec!r}: {e}") from None
-    raise CommandError(f"bad --schedule {spec!r}; use step:EPOCHS:GAMMA, "
-                       "multistep:E1,E2:GAMMA, exp:GAMMA, cosine or plateau[:PATIENCE]")
-
-
-def _make_optimizer(args, params):
-    from minicnn import optim
-    lr = args.lr
-    if args.optimizer == "sgd":
-        return optim.SGD(params, lr=0.01 if lr is None else lr, momentum=args.momentum,
-                         weight_decay=args.weight_decay)
-    return optim.Adam(params, lr=1e-3 if lr is None else lr, weight_decay=args.weight_decay)
-
-
 # ---------------------------------------------------------------------- train
 def _progress_flag(args):
     if getattr(args, "progress", None) is not None:
@@ -192,122 +99,68 @@ def _progress_flag(args):
     return None  # tqdm only when stderr is a terminal
 
 
-def cmd_train(args) -> int:
-    import minicnn
-    from minicnn.data import ArrayDataset, DataLoader, channel_stats, train_val_split
-    from minicnn.data import transforms as T
-    from minicnn.train import Trainer, load_checkpoint
+# --- data-parallel (--distributed): everything the CLI adds for MPI lives in these two
+# functions and the hook handed to fit(); docs/distributed.md.
+def _distributed_hook(args):
+    """A DataParallelHook after joining the MPI job (--distributed), else None."""
+    if not getattr(args, "distributed", False):
+        if getattr(args, "lr_warmup", None) is not None:
+            raise CommandError("--lr-warmup scales the rate by the number of ranks; it "
+                               "needs --distributed (under mpiexec -n N)")
+        return None
+    import minicnn.distributed as dist  # mpi4py is optional: loaded only for --distributed
+    dist.init()
+    return dist.DataParallelHook(lr_warmup=args.lr_warmup)
 
-    resolve_model_name(args.model, args.variant)  # an unknown model fails before any data
-    device = _setup_backend(args)
-    ckpt = None
-    if args.resume:
-        ckpt = load_checkpoint(args.resume)
-        saved = ckpt["config"]
-        if saved.get("model") and args.model.lower() not in (saved["model"],
-                                                             saved.get("model_arg")):
-            raise CommandError(f"--resume {args.resume} holds a {saved['model']} checkpoint, "
-                               f"not {args.model}")
-    ds = _load_data(args.data, download=not args.no_download)
-    if getattr(args, "announce", None):
-        args.announce(ds)
-    minicnn.manual_seed(args.seed)
-    images, labels = _subset(ds.train_images, ds.train_labels, args.limit)
-    train_set, val_set = train_val_split(images, labels, args.val_split, seed=args.seed,
-                                         classes=ds.classes)
-    mean, std = channel_stats(train_set.images)  # from the training split only
-    C, H, W = ds.image_shape
-    model, key, variant = build_model(args.model, ds.num_classes, C, H, args.variant)
-    if device == "cuda":
-        model.to("cuda")
-    optimizer = _make_optimizer(args, model.parameters())
-    scheduler = _parse_schedule(args.schedule, optimizer, args.epochs)
-    normalize = T.Normalize(mean, std)
-    augment = _augmentation(ds.name, ds.image_shape) if args.augment else []
-    train_loader = DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed,
-                              transform=T.Compose(augment + [normalize]), device=device)
-    val_loader = None
-    if val_set is not None:
-        val_loader = DataLoader(val_set, 256, transform=normalize, device=device)
-    test_images, test_labels = _subset(ds.test_images, ds.test_labels, args.limit)
-    test_loader = DataLoader(ArrayDataset(test_images, test_labels), 256,
-                             transform=normalize, device=device)
-    out = args.out or os.path.join("runs", f"{key}-{ds.name}")
-    config = {
-        "model": key, "model_arg": args.model.lower(), "variant": variant,
-        "dataset": ds.name, "num_classes": ds.num_classes, "in_channels": C,
-        "input_size": H, "classes": list(ds.classes),
-        "mean": [float(v) for v in mean], "std": [float(v) for v in std],
-        "optimizer": args.optimizer, "lr": float(optimizer.param_groups[0]["lr"]),
-        "momentum": args.momentum, "weight_decay": args.weight_decay,
-        "batch_size": args.batch_size, "schedule": args.schedule, "augment": args.augment,
-        "val_split": args.val_split, "seed": args.seed, "limit": args.limit,
-        "backend": minicnn.get_backend(),
-        "title": f"{key}{'-' + variant if variant else ''} on {ds.name}",
-    }
-    trainer = Trainer(model, optimizer, scheduler=scheduler, out_dir=out,
-                      early_stopping=args.early_stopping, progress=_progress_flag(args),
-                      log=print, config=config)
-    if ckpt is not None:
-        trainer.load_state_dict(ckpt, train_loader)
-        print(f"resuming {args.resume} after epoch {trainer.epoch}")
-    print(f"training {config['title']}: {len(train_set)} train, "
-          f"{len(val_set) if val_set else 0} validation, {len(test_labels)} test images, "
-          f"{model.num_parameters():,} parameters, backend {config['backend']}, "
-          f"writing to {out}")
-    start = time.perf_counter()
-    trainer.fit(train_loader, val_loader, args.epochs)
-    metrics = trainer.test(test_loader)
-    print(f"test loss {metrics['test_loss']:.4f}  test accuracy "
-          f"{metrics['test_accuracy']:.4f}  top-5 {metrics['test_top5_accuracy']:.4f}  "
-          f"({time.perf_counter() - start:.0f}s)")
-    print(f"wrote {os.path.join(out, 'metrics.json')}, {os.path.join(out, 'curves.png')} "
-          f"and checkpoints in {out}")
-    args._result = (trainer, test_loader, ds, metrics)
+
+def _fit_distributed(config, hook):
+    """fit() on every rank; an error on one rank ends the whole job (no rank waits)."""
+    import minicnn.distributed as dist
+    try:
+        return fit(config, log=print if hook.is_writer else None, distributed=hook)
+    except (Exception, KeyboardInterrupt) as e:
+        if dist.is_initialized() and dist.world_size() > 1:
+            dist.abort(f"minicnn train: error: {_one_line(e)}")
+        raise
+
+
+def cmd_train(args) -> int:
+    config = TrainConfig.from_args(args)
+    config.progress = _progress_flag(args)
+    config.validate()  # a bad model, dataset or schedule fails before any data is read
+    hook = _distributed_hook(args)
+    writer = hook is None or hook.is_writer  # distributed: rank 0 alone prints and writes
+    _setup_backend(args)
+    if writer:
+        print(backend_line())  # which code runs the hot loops: numba kernels or the reference
+    result = fit(config, log=print) if hook is None else _fit_distributed(config, hook)
+    out = result.out
+    if writer:
+        print(f"wrote {os.path.join(out, 'metrics.json')}, {os.path.join(out, 'curves.png')} "
+              f"and checkpoints in {out}")
+    args._result = result
     return 0
 
 
 # ------------------------------------------------------------ checkpoints
-def _model_from_checkpoint(path: str):
-    from minicnn.train import load_checkpoint
-    ckpt = load_checkpoint(path)
-    cfg = ckpt["config"]
-    model, _, _ = build_model(cfg["model"], int(cfg["num_classes"]), int(cfg["in_channels"]),
-                              int(cfg["input_size"]), cfg.get("variant"))
-    try:
-        model.load_state_dict(ckpt["model"])
-    except (ValueError, KeyError) as e:
-        raise CommandError(f"checkpoint {path} does not fit model {cfg['model']}: "
-                           f"{str(e).splitlines()[0]}") from None
-    model.eval()
-    return model, cfg
-
-
 def cmd_eval(args) -> int:
-    from minicnn.data import ArrayDataset, DataLoader
-    from minicnn.data import transforms as T
-    from minicnn.train import evaluate
-
     device = _setup_backend(args)
-    model, cfg = _model_from_checkpoint(args.checkpoint)
-    if device == "cuda":
-        model.to("cuda")
-    ds = _load_data(args.data or cfg["dataset"], download=not args.no_download)
+    model, cfg = model_from_checkpoint(args.checkpoint, device)
+    ds = load_data(args.data or cfg.get("dataset") or "", download=not args.no_download)
     if ds.image_shape != (cfg["in_channels"], cfg["input_size"], cfg["input_size"]) or \
             ds.num_classes != cfg["num_classes"]:
         raise CommandError(f"{ds.name} images are {ds.image_shape} with {ds.num_classes} "
-                           f"classes, but the checkpoint was trained on {cfg['dataset']} "
+                           f"classes, but the checkpoint was trained on {cfg.get('dataset')} "
                            f"({cfg['in_channels']}, {cfg['input_size']}, {cfg['input_size']}) "
                            f"with {cfg['num_classes']} classes")
-    images, labels = _subset(ds.test_images, ds.test_labels, args.limit)
-    loader = DataLoader(ArrayDataset(images, labels), args.batch_size,
-                        transform=T.Normalize(cfg["mean"], cfg["std"]), device=device)
+    loader = recipe.test_loader(ds, cfg["mean"], cfg["std"], args.limit, args.batch_size,
+                                device)
     result = evaluate(model, loader, progress=_progress_flag(args), desc="eval")
     metrics = {"checkpoint": args.checkpoint, "dataset": ds.name, "split": "test",
                "test_loss": result["loss"], "test_accuracy": result["accuracy"],
                "test_top5_accuracy": result["top5_accuracy"], "count": result["count"]}
     if args.json:
-        print(json.dumps(metrics, indent=2))
+        print(json.dumps(strict_json(metrics), indent=2, allow_nan=False))
     else:
         print(f"{ds.name} test ({result['count']} images): loss {result['loss']:.4f}  "
               f"accuracy {result['accuracy']:.4f}  top-5 {result['top5_accuracy']:.4f}")
@@ -345,8 +198,8 @@ def cmd_predict(args) -> int:
     from minicnn.data import transforms as T
 
     _setup_backend(args)
-    model, cfg = _model_from_checkpoint(args.checkpoint)
-    C, S = int(cfg["in_channels"]), int(cfg["input_size"])
+    model, cfg = model_from_checkpoint(args.checkpoint)
+    C, S = cfg["in_channels"], cfg["input_size"]
     batch = numpy.stack([_read_image(p, C, S, args.invert) for p in args.images])
     x = T.Normalize(cfg["mean"], cfg["std"])(batch)
     with minicnn.no_grad():
@@ -359,7 +212,7 @@ def cmd_predict(args) -> int:
         results.append({"image": path, "top": [
             {"class": int(i), "name": classes[i], "probability": float(p[i])} for i in top]})
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(strict_json(results), indent=2, allow_nan=False))
         return 0
     for r in results:
         print(r["image"])
@@ -405,14 +258,51 @@ def _default_shape(name: str) -> tuple:
 
 
 # ------------------------------------------------------------------ gradcheck
+def _parse_dims(text: str) -> tuple:
+    """'2,3' -> (2, 3): the shape of one input given by --shape."""
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise CommandError(f"bad --shape {text!r}; expected positive ints such as 2,3") \
+            from None
+    if min(shape) < 1:
+        raise CommandError(f"bad --shape {text!r}; every size must be positive")
+    return shape
+
+
 def cmd_gradcheck(args) -> int:
-    from minicnn.tools.gradcheck_suite import OPS, format_table, run_suite
-    names = list(OPS) if args.op in (None, "all") else [args.op]
-    for name in names:
-        if name not in OPS:
-            raise CommandError(f"unknown op {name!r}; choose one of: all, {', '.join(OPS)}")
-    rows = run_suite(names, seed=args.seed)
-    print(format_table(rows))
+    target = args.target
+    if args.localize:
+        if target == "all" or target.endswith(".py") or ".py:" in target:
+            raise CommandError("--localize checks a zoo model: give its name, e.g. "
+                               "minicnn gradcheck lenet5 --localize")
+        C, H, W = _parse_shape(args.input_shape) if args.input_shape else \
+            _default_shape(target)
+        manual_seed(args.seed)  # the same weights, and so the same table, every run
+        model, key, variant = build_model(target, None, C, H, args.variant)
+        report = gradcheck_suite.localize(model, (C, H, W), seed=args.seed)
+        print(f"{key}{'-' + variant if variant else ''}: every node of one float64 forward "
+              f"(batch 2 of {C}x{H}x{W}, training mode, cross-entropy loss)")
+        print(report)
+        failure = report.first_failure
+        if failure is not None:
+            print(f"first wrong backward: node {failure.position}, {failure.op}",
+                  file=sys.stderr)
+            return 1
+        return 0
+    if target.endswith(".py") or ".py:" in target:
+        shapes = [_parse_dims(text) for text in args.shape or []]
+        result = gradcheck_suite.check_file(target, shapes, seed=args.seed)
+        print(result)
+        if not result.passed:
+            print(result.failure_line(), file=sys.stderr)
+            return 1
+        return 0
+    if args.shape:
+        raise CommandError("--shape gives the inputs of FILE.py:FUNCTION, not of an op")
+    names = list(gradcheck_suite.OPS) if target == "all" else [target]
+    rows = gradcheck_suite.run_suite(names, seed=args.seed)
+    print(gradcheck_suite.format_table(rows))
     failed = [r for r in rows if not r["passed"]]
     if failed:
         print(f"{len(failed)} of {len(rows)} checks failed: "
@@ -421,15 +311,101 @@ def cmd_gradcheck(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- graph
+def cmd_graph(args) -> int:
+    """Draw the training graph of a zoo model: forward, loss, backward, one picture."""
+    import numpy
+
+    import minicnn
+    import minicnn.functional as F
+    from minicnn.tools.graph import draw_graph, trace_graph
+
+    C, H, W = _parse_shape(args.input_shape) if args.input_shape else _default_shape(args.model)
+    if H != W:
+        raise CommandError(f"--input-shape {args.input_shape}: the zoo builds square inputs")
+    model, key, variant = build_model(args.model, args.num_classes, C, H, args.variant)
+    model.train()  # the training graph: dropout, batch statistics, auxiliary heads
+    rng = numpy.random.default_rng(args.seed)
+    x = minicnn.Tensor(rng.standard_normal((args.batch_size, C, H, W)).astype(numpy.float32))
+    with trace_graph(model) as stats:
+        out = model(x)
+        heads = list(out) if isinstance(out, tuple) else [out]  # GoogLeNet: main + aux
+        labels = rng.integers(0, heads[0].shape[1], args.batch_size)
+        loss = F.cross_entropy(heads[0], labels)
+        for aux in heads[1:]:
+            loss = loss + 0.3 * F.cross_entropy(aux, labels)  # the paper's aux weight
+        loss.backward(retain_graph=True)  # keep the saved buffers to count them
+    name = f"{key}{'-' + variant if variant else ''}"
+    title = f"{name}, input ({args.batch_size}, {C}, {H}, {W}), training graph"
+    written = draw_graph(loss, args.out, timing=args.timing,
+                         params=dict(model.named_parameters()), title=title)
+    print(f"{name}: {stats['nodes']} Function nodes, {model.num_parameters():,} parameters")
+    for path in written:
+        print(path)
+    return 0
+
+# -------------------------------------------------------------------- explain
+def _pair_arg(text):
+    """An argparse type: 'K' or 'KH,KW' -> (KH, KW)."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int or two ints A,B, got {text!r}") \
+            from None
+    if len(values) == 1:
+        return values * 2
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected an int or two ints A,B, got {text!r}")
+    return values
+
+
+def cmd_explain(args) -> int:
+    """Print an op's arithmetic step by step and draw its index pictures."""
+    from minicnn.tools import explain
+
+    C, H, W = _parse_shape(args.input)
+    for name in ("kernel", "stride", "dilation"):
+        value = getattr(args, name)
+        if value is not None and min(value) < 1:
+            raise CommandError(f"--{name} must be >= 1, got {value}")
+    if min(args.padding) < 0:
+        raise CommandError(f"--padding must be >= 0, got {args.padding}")
+    geometry = dict(PH=args.padding[0], PW=args.padding[1],
+                    DH=args.dilation[0], DW=args.dilation[1])
+    try:
+        if args.op == "conv2d":
+            KH, KW = args.kernel or (3, 3)
+            SH, SW = args.stride or (1, 1)
+            written = explain.explain_conv2d(C, H, W, args.out_channels or C, KH, KW, SH, SW,
+                                             groups=args.groups, out_dir=args.out, **geometry)
+        elif args.op == "max_pool2d":
+            KH, KW = args.kernel or (2, 2)
+            SH, SW = args.stride or (KH, KW)
+            written = explain.explain_max_pool2d(C, H, W, KH, KW, SH, SW, out_dir=args.out,
+                                                 **geometry)
+        else:
+            written = explain.explain_batch_norm(C, H, W, N=args.batch, seed=args.seed,
+                                                 out_dir=args.out)
+    except ValueError as e:
+        raise CommandError(str(e).removeprefix("explain: ")) from None
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
 # ------------------------------------------------------------------ visualize
 def cmd_visualize(args) -> int:
+    import warnings
+
     from minicnn.tools.visualize import visualize
 
     _setup_backend(args)
+    classes, image, source = None, None, None
     if os.path.isfile(args.model):
-        model, cfg = _model_from_checkpoint(args.model)
+        model, cfg = model_from_checkpoint(args.model)
         C, S = int(cfg["in_channels"]), int(cfg["input_size"])
-        mean, std = cfg["mean"], cfg["std"]
+        mean, std, classes = cfg["mean"], cfg["std"], cfg.get("classes")
+        if not args.image:
+            image, source = _dataset_image(cfg["dataset"], args.class_index)
     else:
         if args.model.lower().endswith(".npz") or os.sep in args.model:
             raise CommandError(f"checkpoint {args.model} does not exist")
@@ -439,12 +415,35 @@ def cmd_visualize(args) -> int:
         model, _, _ = build_model(args.model, args.num_classes, C, S, args.variant)
         model.eval()
         mean, std = [0.5] * C, [0.25] * C
-    image = _read_image(args.image, C, S, args.invert) if args.image else None
+        warnings.warn(f"visualize: {args.model} is a zoo name, so its weights are random: the "
+                      f"filters and feature maps show noise, not learned features; pass a "
+                      f"checkpoint (minicnn train ... --out DIR) for trained ones",
+                      stacklevel=1)
+    if args.image:
+        image, source = _read_image(args.image, C, S, args.invert), args.image
+    if source:
+        print(f"image: {source}")
     written = visualize(model, args.out, image=image, mean=mean, std=std,
-                        input_shape=(C, S, S))
+                        input_shape=(C, S, S), classes=classes, target=args.target,
+                        shared_scale=args.shared_scale, print_fn=print)
     for path in written:
         print(path)
     return 0
+
+
+def _dataset_image(dataset: str, class_index: int):
+    """The first test image of class ``class_index`` as float (C, H, W) in [0, 1]."""
+    import numpy
+    ds = load_data(dataset, download=False)
+    if not 0 <= class_index < ds.num_classes:
+        raise CommandError(f"--class {class_index} is not a class of {ds.name} "
+                           f"(0 .. {ds.num_classes - 1})")
+    hits = numpy.flatnonzero(ds.test_labels == class_index)
+    if hits.size == 0:
+        raise CommandError(f"{ds.name}'s test set has no image of class {class_index}")
+    k = int(hits[0])
+    image = ds.test_images[k].astype(numpy.float32) / 255.0   # uint8 (C, H, W) -> [0, 1]
+    return image, f"{ds.name} test image {k} (class {class_index}: {ds.classes[class_index]})"
 
 
 # ----------------------------------------------------------------------- info
@@ -483,8 +482,9 @@ def cmd_demo(args) -> int:
         status = cmd_train(train_args)
     finally:
         args._thread_limits = getattr(train_args, "_thread_limits", None)
-    trainer, test_loader, ds, metrics = train_args._result
-    x, y = next(iter(test_loader))
+    result = train_args._result
+    trainer, ds, metrics = result.trainer, result.dataset, result.metrics
+    x, y = next(iter(result.test_loader))
     with minicnn.no_grad():
         trainer.model.eval()
         probs = F.softmax(trainer.model(x[:8]), dim=1).numpy()
@@ -552,6 +552,15 @@ def _fraction(text):
     return v
 
 
+def _flag(setting: str) -> str:
+    """The command-line spelling of a TrainConfig field ('model' and 'dataset' are the
+    MODEL argument and --data; 'download' is --no-download)."""
+    return {"model": "MODEL", "dataset": "--data", "download": "--no-download",
+            "variant": "--variant",
+            "global_batch_size": "--batch-size (x ranks with --distributed)",
+            }.get(setting, "--" + setting.replace("_", "-"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="minicnn", description="minicnn: train, evaluate, inspect and "
                      "gradient-check CNNs written from scratch on NumPy/CuPy.")
@@ -585,10 +594,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="DIR", help="output directory (default runs/MODEL-DATA)")
     p.add_argument("--resume", metavar="DIR",
-                   help="continue from DIR/checkpoint_last.npz (or a checkpoint file)")
+                   help="continue from DIR/checkpoint_last.npz (or a checkpoint file). "
+                   "These must equal the run's (else a one-line error names the setting): "
+                   + ", ".join(_flag(n) for n in RESUME_MUST_MATCH) + ". These may change: "
+                   + ", ".join(_flag(n) for n in RESUME_MAY_CHANGE)
+                   + " (a cosine schedule then continues on the new --epochs horizon)")
     p.add_argument("--limit", type=_positive_int, metavar="N",
                    help="use only the first N training and test images (quick runs)")
     p.add_argument("--no-download", action="store_true", help="never try the network")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the ranks of mpiexec -n N (docs/distributed.md)")
+    p.add_argument("--lr-warmup", type=_non_negative_float, metavar="EPOCHS",
+                   help="with --distributed: scale --lr by the number of ranks (linear "
+                        "scaling rule), ramping up over EPOCHS epochs")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="record per-layer gradient norms, update/weight ratios and "
+                   "activation statistics each epoch (diagnostics.json, diagnostics.png)")
+    p.add_argument("--overfit", type=_positive_int, metavar="N",
+                   help="train on the first N images only (no validation, no augmentation) "
+                   "and report whether the model memorised them (100%% train accuracy)")
     _add_runtime(p)
     _add_progress(p)
     p.set_defaults(func=cmd_train)
@@ -627,19 +651,47 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the model's own (1000 for the ImageNet models)")
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("gradcheck", help="finite-difference check of every op's backward",
-                       description="Compare each op's analytic gradient with central "
-                       "differences in float64 and print CS231n's relative error per input.")
-    p.add_argument("op", nargs="?", default="all", metavar="OP", help="an op name, or all")
+    p = sub.add_parser(
+        "gradcheck", help="finite-difference check of backward: ops, your function, a model",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compare analytic gradients (backward) with central differences in "
+        "float64\nand print the relative error per input (minicnn.gradcheck's rule and "
+        "threshold).\n\n"
+        "  minicnn gradcheck all                      every op below\n"
+        "  minicnn gradcheck conv2d                   one op\n"
+        "  minicnn gradcheck my_layers.py:my_relu     your function of float64 Tensors;\n"
+        "      inputs from my_relu_inputs() or function_inputs() in the same file,\n"
+        "      or from --shape, once per input (--shape 2,3 --shape 3)\n"
+        "  minicnn gradcheck lenet5 --localize        every node of a zoo model's graph;\n"
+        "      names the first node whose backward is wrong",
+        epilog="ops: " + ", ".join(gradcheck_suite.OPS))
+    p.add_argument("target", nargs="?", default="all", metavar="OP|FILE.py:FUNCTION|MODEL",
+                   help="an op (see the list below) or all; a function in your file; "
+                   "a zoo model with --localize")
+    p.add_argument("--shape", action="append", metavar="D1,D2,...",
+                   help="the shape of one input of FILE.py:FUNCTION (repeat per input)")
+    p.add_argument("--localize", action="store_true",
+                   help="check every node of MODEL's graph (float64, batch 2)")
+    p.add_argument("--input-shape", metavar="C,H,W",
+                   help="with --localize: the image shape (default: the model's own)")
+    p.add_argument("--variant", help="with --localize: the model's variant (lenet5: modern)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_gradcheck)
 
-    p = sub.add_parser("visualize", help="PNGs of first-layer filters and feature maps",
-                       description="Write PNG grids of the first convolution's filters and "
-                       "of each layer's feature maps for one image.")
+    p = sub.add_parser("visualize", help="PNGs of filters, feature maps and saliency",
+                       description="Print the prediction for one image and write PNGs: the "
+                       "first convolution's filters, each layer's feature maps "
+                       "(<layer>_features.png) and the saliency map (saliency.png).")
     p.add_argument("model", metavar="MODEL|CHECKPOINT")
     p.add_argument("--image", metavar="PATH",
-                   help="input image (default: scikit-learn's sample photo china.jpg)")
+                   help="input image (default: the first test image of --class from the "
+                   "checkpoint's dataset; scikit-learn's photo china.jpg for a zoo MODEL)")
+    p.add_argument("--class", dest="class_index", type=_non_negative_int, default=0,
+                   metavar="K", help="the class of the default dataset image (default 0)")
+    p.add_argument("--target", type=_non_negative_int, metavar="K",
+                   help="the class the saliency map explains (default: the predicted one)")
+    p.add_argument("--shared-scale", action="store_true",
+                   help="one colour scale per layer's feature maps (default: one per map)")
     p.add_argument("--out", metavar="DIR", required=True)
     p.add_argument("--variant")
     p.add_argument("--input-shape", metavar="C,H,W", help="for a zoo MODEL")
@@ -648,6 +700,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--invert", action="store_true")
     _add_runtime(p, device=False)
     p.set_defaults(func=cmd_visualize)
+
+    _add_graph_parser(sub)
+    _add_explain_parser(sub)
 
     p = sub.add_parser("bench", add_help=False, help="time ops and models against PyTorch",
                        description="The benchmark harness (minicnn.bench); "
@@ -673,7 +728,55 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runtime(p, device=False)
     _add_progress(p)
     p.set_defaults(func=cmd_demo)
+
+    exercise_cli.add_parser(sub)
     return parser
+
+
+def _add_graph_parser(sub):
+    p = sub.add_parser("graph", help="draw a zoo model's autograd graph (Graphviz)",
+                       description="Run one training step of MODEL on random data and draw "
+                       "its autograd graph: one box per Function (op, output shape, bytes "
+                       "saved for backward, gradient norm), grouped by top-level module. "
+                       "Writes FILE.dot always and FILE (.svg, .png, .pdf) when Graphviz's "
+                       "dot is installed (apt-get install graphviz).")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--input-shape", metavar="C,H,W", help="default: the model's own")
+    p.add_argument("--out", metavar="FILE", required=True, help="graph.svg, .png, .pdf or .dot")
+    p.add_argument("--variant")
+    p.add_argument("--num-classes", type=_positive_int, default=10)
+    p.add_argument("--batch-size", type=_positive_int, default=2,
+                   help="2 by default: BatchNorm needs two values per channel in training")
+    p.add_argument("--timing", action="store_true",
+                   help="add each node's forward and backward time")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_graph)
+
+
+def _add_explain_parser(sub):
+    p = sub.add_parser("explain", help="an op's arithmetic, step by step, with pictures",
+                       description="Print the output-size arithmetic of OP and write PNGs "
+                       "to --out: for conv2d the receptive field of a few output pixels, "
+                       "the im2col index map, the col2im overlap counts and the algorithm "
+                       "the numba backend picks; for max_pool2d the windows and their "
+                       "overlap; for batch_norm the per-channel statistics, training vs eval.")
+    p.add_argument("op", choices=["conv2d", "max_pool2d", "batch_norm"], metavar="OP",
+                   help="conv2d, max_pool2d or batch_norm")
+    p.add_argument("--input", metavar="C,H,W", default="1,7,7",
+                   help="one image's shape (default 1,7,7)")
+    p.add_argument("--kernel", type=_pair_arg, metavar="K|KH,KW",
+                   help="default 3 (conv2d), 2 (max_pool2d)")
+    p.add_argument("--stride", type=_pair_arg, metavar="S|SH,SW",
+                   help="default 1 (conv2d), the kernel (max_pool2d)")
+    p.add_argument("--padding", type=_pair_arg, metavar="P|PH,PW", default=(0, 0))
+    p.add_argument("--dilation", type=_pair_arg, metavar="D|DH,DW", default=(1, 1))
+    p.add_argument("--groups", type=_positive_int, default=1)
+    p.add_argument("--out-channels", type=_positive_int, metavar="OC",
+                   help="conv2d's output channels (default: C)")
+    p.add_argument("--batch", type=_positive_int, default=8, help="batch_norm's batch size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", metavar="DIR", help="write the PNGs here (default: print only)")
+    p.set_defaults(func=cmd_explain)
 
 
 def _version() -> str:

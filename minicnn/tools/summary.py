@@ -17,7 +17,8 @@ children) records one row per call:
     macs            multiply-accumulates of this call (below)
     activation_bytes  bytes of the output array
 
-Parameter counts follow Keras, so they match the seeds' ``model.summary()``:
+Parameter counts follow Keras, so they match the Keras tutorials' ``model.summary()``
+(docs/references.md):
 trainable = parameters with ``requires_grad``; non-trainable = frozen parameters
 plus floating-point buffers (BatchNorm's running mean and variance, Keras's
 "moving" statistics). The integer ``num_batches_tracked`` is not a parameter.

@@ -1,4 +1,4 @@
-"""The training curves: loss and accuracy per epoch, train vs validation (the seeds' plots)."""
+"""The training curves: loss and accuracy per epoch, train vs validation."""
 from __future__ import annotations
 
 from minicnn.runtime.fileio import save_figure

@@ -17,9 +17,20 @@ from ``(seed, epoch)``), the history and the epoch. They are written atomically
 by ``minicnn.save``. ``resume(dir)`` restores all of it, so 2 epochs straight and
 1 epoch + resume give bit-identical weights and metrics.
 
-A NaN or infinite loss raises ``NonFiniteLossError`` naming the epoch and
-step, before the bad gradients reach the weights; checkpoints are written only
-at the end of a good epoch, so the last one stays intact.
+The pair is consistent by construction: ``best`` is written before ``last``,
+and ``last`` records ``best_epoch``. A kill between the two renames leaves
+``best`` one epoch ahead of ``last``; resuming retrains that epoch bit for bit
+and writes it again. A ``best`` older than ``last`` says it should be (a file
+from before this rule, or a copy gone wrong) is rewritten from ``last`` on
+resume when ``last`` is that epoch. Stale temporary files of the trainer's own
+names (``.checkpoint_last.npz.*.tmp`` ...) left by a killed run are removed
+when the next run starts in the directory.
+
+A NaN or infinite training loss raises ``NonFiniteLossError`` naming the epoch
+and step, before the bad gradients reach the weights; a non-finite validation
+or test loss raises it too, before that epoch's checkpoints or metrics are
+written. Checkpoints are written only at the end of a good epoch, so the last
+one stays intact.
 """
 from __future__ import annotations
 
@@ -33,7 +44,7 @@ import numpy
 from minicnn import rng
 from minicnn.autograd import no_grad
 from minicnn.backend import get_array_module
-from minicnn.runtime.fileio import write_json
+from minicnn.runtime.fileio import remove_stale_temporaries, write_json
 
 __all__ = ["Trainer", "NonFiniteLossError", "CheckpointError", "evaluate", "topk_correct",
            "load_checkpoint", "write_json", "CHECKPOINT_FORMAT"]
@@ -41,6 +52,8 @@ __all__ = ["Trainer", "NonFiniteLossError", "CheckpointError", "evaluate", "topk
 CHECKPOINT_FORMAT = "minicnn-checkpoint-v1"
 LAST = "checkpoint_last.npz"
 BEST = "checkpoint_best.npz"
+OUTPUTS = (LAST, BEST, "history.json", "metrics.json", "curves.png")
+CALLBACK_EVENTS = ("on_fit_start", "on_step_end", "on_epoch_end", "on_fit_end")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -182,11 +195,19 @@ class Trainer:
         log: a function taking one line per epoch (default print; None: silent).
         config: a JSON-able dict stored in checkpoints and metrics.json (the CLI
             puts the model name, dataset, classes and normalisation there).
+        callbacks: objects that may define any of ``on_fit_start(trainer)``,
+            ``on_step_end(trainer, step, loss)`` (after each optimizer step),
+            ``on_epoch_end(trainer, entry)`` (after the epoch's files are
+            written) and ``on_fit_end(trainer)``; a missing method is skipped.
+        distributed: a ``minicnn.distributed.DataParallelHook`` for data-parallel
+            training (None: one process). It averages the gradients at each step
+            and sums every pass's metrics over the ranks.
     """
 
     def __init__(self, model, optimizer, loss_fn=None, scheduler=None, out_dir=None,
                  early_stopping: int | None = None, progress: bool | None = None,
-                 log=print, config: dict | None = None):
+                 log=print, config: dict | None = None, callbacks=(),
+                 distributed=None):
         if early_stopping is not None and (not isinstance(early_stopping, int)
                                            or early_stopping < 1):
             raise ValueError(f"Trainer: early_stopping must be a positive int or None, got "
@@ -200,6 +221,7 @@ class Trainer:
         self.progress = progress
         self.log = log
         self.config = dict(config or {})
+        self.distributed = distributed
         self.epoch = 0                    # epochs completed
         self.history: list[dict] = []
         self.best_val_accuracy = -1.0
@@ -208,6 +230,17 @@ class Trainer:
         self.bad_epochs = 0
         self.stopped_early = False
         self.loader_state = None          # the train loader's state at the last checkpoint
+        self.callbacks = list(callbacks)
+        for callback in self.callbacks:
+            if not any(hasattr(callback, event) for event in CALLBACK_EVENTS):
+                raise TypeError(f"Trainer: callback {callback!r} defines none of "
+                                f"{', '.join(CALLBACK_EVENTS)}")
+
+    def _call(self, event: str, *args) -> None:
+        for callback in self.callbacks:
+            method = getattr(callback, event, None)
+            if method is not None:
+                method(self, *args)
 
     # ------------------------------------------------------------ one epoch
     def train_epoch(self, loader) -> dict:
@@ -225,15 +258,26 @@ class Trainer:
                     raise NonFiniteLossError(self._nan_message(value, epoch, step))
                 self.optimizer.zero_grad()
                 loss.backward()
-                self.optimizer.step()
+                if self.distributed is not None:   # average gradients over the ranks
+                    self.distributed.step(self.optimizer)
+                else:
+                    self.optimizer.step()
+                self._call("on_step_end", step, value)
                 tally.add(value, logits, y)
                 tally.show(bar)
         finally:
             _close(bar)
-        return tally.result()
+        return self._reduce(tally.result())
 
-    def _nan_message(self, value, epoch, step) -> str:
-        msg = f"training stopped: the loss became {value} at epoch {epoch}, step {step}"
+    def _reduce(self, result: dict) -> dict:
+        """A pass's metrics over all ranks (data-parallel), else as they are."""
+        if self.distributed is None:
+            return result
+        return self.distributed.reduce_metrics(result)
+
+    def _nan_message(self, value, epoch, step=None, what="the loss") -> str:
+        where = f"epoch {epoch}, step {step}" if step is not None else f"epoch {epoch}"
+        msg = f"training stopped: {what} became {value} at {where}"
         last = os.path.join(self.out_dir, LAST) if self.out_dir else None
         if last and os.path.isfile(last):
             msg += (f"; the last good checkpoint {last} (epoch {self.epoch}) is intact. "
@@ -252,6 +296,10 @@ class Trainer:
         """
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"Trainer.fit: epochs must be a positive int, got {epochs!r}")
+        if self.out_dir is not None:
+            os.makedirs(self.out_dir, exist_ok=True)
+            remove_stale_temporaries(self.out_dir, OUTPUTS)
+        self._call("on_fit_start")
         while self.epoch < epochs and not self.stopped_early:
             start = time.perf_counter()
             lr = float(self.optimizer.param_groups[0]["lr"])
@@ -260,8 +308,12 @@ class Trainer:
             train = self.train_epoch(train_loader)
             val = None
             if val_loader is not None:
-                val = evaluate(self.model, val_loader, self.loss_fn, self.progress,
-                               f"epoch {self.epoch + 1} val")
+                val = self._reduce(evaluate(self.model, val_loader, self.loss_fn,
+                                            self.progress, f"epoch {self.epoch + 1} val"))
+                if not math.isfinite(val["loss"]):
+                    # this epoch's weights are not "good": no checkpoint, no history
+                    raise NonFiniteLossError(self._nan_message(
+                        val["loss"], self.epoch + 1, what="the validation loss"))
             self._step_scheduler(train, val)
             self.epoch += 1
             entry = {
@@ -280,6 +332,8 @@ class Trainer:
                 self.loader_state = train_loader.state_dict()
             self._write_epoch_files(improved)
             self._log_epoch(entry, epochs, train["count"])
+            self._call("on_epoch_end", entry)
+        self._call("on_fit_end")
         return self.history
 
     def _step_scheduler(self, train, val) -> None:
@@ -340,13 +394,22 @@ class Trainer:
             "config": self.config,
         }
 
-    def load_state_dict(self, ckpt: dict, train_loader=None) -> None:
-        """Restore a ``state_dict()`` (the model, optimizer, scheduler, RNG and counters)."""
+    def load_state_dict(self, ckpt: dict, train_loader=None, path: str = "checkpoint") -> None:
+        """Restore a ``state_dict()`` (the model, optimizer, scheduler, RNG and counters).
+
+        Every field is checked for its type first; a malformed one raises a
+        CheckpointError naming ``path`` and the field, and nothing is restored.
+        """
+        _check_fields(ckpt, path)
         self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if self.scheduler is not None and ckpt.get("scheduler") is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        rng.set_rng_state(ckpt["rng"])
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.scheduler is not None and ckpt.get("scheduler") is not None:
+                self.scheduler.load_state_dict(ckpt["scheduler"])
+            rng.set_rng_state(ckpt["rng"])
+        except (TypeError, ValueError, KeyError, IndexError) as e:
+            raise CheckpointError(f"checkpoint {path}: cannot restore the optimizer, "
+                                  f"scheduler or generator state: {_first_line(e)}") from None
         self.epoch = int(ckpt["epoch"])
         self.history = [dict(e) for e in ckpt["history"]]
         self.best_val_accuracy = float(ckpt["best_val_accuracy"])
@@ -359,24 +422,46 @@ class Trainer:
         if train_loader is not None and self.loader_state is not None \
                 and hasattr(train_loader, "load_state_dict"):
             train_loader.load_state_dict(self.loader_state)
+        self._repair_best(path)
+
+    def _repair_best(self, path: str) -> None:
+        """Make checkpoint_best.npz hold the epoch ``last`` says is best (see the module
+        docstring); a best one epoch ahead is left for the retrained epoch to rewrite."""
+        if self.out_dir is None or not os.path.isfile(os.path.join(self.out_dir, LAST)):
+            return
+        best_path = os.path.join(self.out_dir, BEST)
+        if self.best_epoch == 0 or os.path.abspath(path) == os.path.abspath(best_path):
+            return
+        try:
+            held = int(load_checkpoint(best_path)["epoch"]) if os.path.isfile(best_path) \
+                else None
+        except (CheckpointError, TypeError, ValueError, KeyError):
+            held = None
+        if held == self.best_epoch or (held is not None and held == self.epoch + 1):
+            return
+        if self.best_epoch == self.epoch:
+            self.save_checkpoint(best_path)
+            if self.log is not None:
+                self.log(f"repaired {best_path}: it held epoch {held}, the best is epoch "
+                         f"{self.best_epoch}")
 
     def save_checkpoint(self, path: str) -> None:
-        from minicnn.serialization import save
-        save(self.state_dict(), path)
+        _save(self.state_dict(), path)
 
     def resume(self, path: str, train_loader=None) -> dict:
         """Continue from ``path`` (a run directory or a checkpoint file); returns the checkpoint."""
         ckpt = load_checkpoint(path)
-        self.load_state_dict(ckpt, train_loader)
+        self.load_state_dict(ckpt, train_loader, path=path)
         return ckpt
 
     def _write_epoch_files(self, improved: bool) -> None:
         if self.out_dir is None:
             return
         os.makedirs(self.out_dir, exist_ok=True)
-        self.save_checkpoint(os.path.join(self.out_dir, LAST))
-        if improved:
-            self.save_checkpoint(os.path.join(self.out_dir, BEST))
+        state = self.state_dict()
+        if improved:  # best first: a kill between the two leaves best ahead, never behind
+            _save(state, os.path.join(self.out_dir, BEST))
+        _save(state, os.path.join(self.out_dir, LAST))
         write_json({"history": self.history, "config": self.config},
                    os.path.join(self.out_dir, "history.json"))
         self.plot()
@@ -397,7 +482,11 @@ class Trainer:
         metrics.json: ``test_loss, test_accuracy, test_top5_accuracy, epochs,
         best_epoch, best_val_accuracy, stopped_early, history, config``.
         """
-        result = evaluate(self.model, loader, self.loss_fn, self.progress, "test")
+        result = self._reduce(evaluate(self.model, loader, self.loss_fn, self.progress,
+                                       "test"))
+        if not math.isfinite(result["loss"]):
+            raise NonFiniteLossError(f"the test loss is {result['loss']} after epoch "
+                                     f"{self.epoch}; metrics.json was not written")
         metrics = {
             "test_loss": result["loss"],
             "test_accuracy": result["accuracy"],
@@ -413,3 +502,53 @@ class Trainer:
         if self.out_dir is not None:
             write_json(metrics, os.path.join(self.out_dir, "metrics.json"))
         return metrics
+
+
+def _save(state: dict, path: str) -> None:
+    from minicnn.serialization import save
+    save(state, path)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+# field: (what it must be, test)
+_FIELDS = {
+    "epoch": ("a non-negative int", lambda v: _is_int(v) and v >= 0),
+    "model": ("a state dict", lambda v: isinstance(v, dict)),
+    "optimizer": ("an optimizer state dict", lambda v: isinstance(v, dict)),
+    "scheduler": ("a scheduler state dict or null", lambda v: v is None or isinstance(v, dict)),
+    "rng": ("a generator state", lambda v: v is not None),
+    "history": ("a list of per-epoch dicts",
+                lambda v: isinstance(v, list) and all(isinstance(e, dict) for e in v)),
+    "best_val_accuracy": ("a number", lambda v: _is_number(v)),
+    "best_epoch": ("a non-negative int", lambda v: _is_int(v) and v >= 0),
+    "best_val_loss": ("a number or null", lambda v: v is None or _is_number(v)),
+    "bad_epochs": ("a non-negative int", lambda v: _is_int(v) and v >= 0),
+    "stopped_early": ("a bool", lambda v: isinstance(v, (bool, numpy.bool_))),
+    "loader": ("a loader state dict or null", lambda v: v is None or isinstance(v, dict)),
+    "config": ("a dict", lambda v: isinstance(v, dict)),
+}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, numpy.integer)) and not isinstance(v, (bool, numpy.bool_))
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float, numpy.integer, numpy.floating)) and \
+        not isinstance(v, (bool, numpy.bool_))
+
+
+def _check_fields(ckpt: dict, path: str) -> None:
+    """CheckpointError naming ``path`` and the first missing or malformed field."""
+    for name, (expected, ok) in _FIELDS.items():
+        if name not in ckpt:
+            if name in ("scheduler", "loader", "best_val_loss"):
+                continue  # optional
+            raise CheckpointError(f"checkpoint {path}: field {name!r} is missing")
+        if not ok(ckpt[name]):
+            raise CheckpointError(f"checkpoint {path}: field {name!r} must be {expected}, "
+                                  f"got {type(ckpt[name]).__name__} {ckpt[name]!r:.40}")

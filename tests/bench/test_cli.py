@@ -1,6 +1,5 @@
 """benchmarks/cli.py: ``minicnn bench --quick`` end to end, on numpy and numba."""
 import json
-import time
 
 import pytest
 
@@ -12,11 +11,9 @@ from minicnn.bench.report import validate
 def test_quick_run_end_to_end(tmp_path, capsys):
     out_json = tmp_path / "bench.json"
     charts = tmp_path / "charts"
-    start = time.perf_counter()
+    # no bound on its time here: timings belong to the benchmarks, not the tests
     assert main(["--quick", "--backends", "numpy,numba", "--threads", "1",
                  "--json", str(out_json), "--out", str(charts)]) == 0
-    elapsed = time.perf_counter() - start
-    assert elapsed < 60, f"--quick took {elapsed:.0f} s"
     doc = json.loads(out_json.read_text())
     validate(doc)
     engines = {(r["framework"], r["backend"]) for r in doc["ops"]}

@@ -49,6 +49,13 @@ def data_root(isolated_data):
     return isolated_data
 
 
+def pin(monkeypatch, name, served: dict):
+    """Pin the sizes and SHA-256s of the files the test serves (filename -> bytes)."""
+    monkeypatch.setitem(datasets.DATASETS[name], "checksums", {
+        filename: (len(data), hashlib.sha256(data).hexdigest())
+        for filename, data in served.items()})
+
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_roundtrip(tmp_path, gz):
     arrays = write_idx_dataset(str(tmp_path), gz=gz)
@@ -103,13 +110,15 @@ def test_download_verifies_then_renames(data_root, monkeypatch):
     files = {stem: idx_bytes(a) for stem, a in
              write_idx_dataset(str(data_root / "src"), gz=False).items()}
     served = []
+    good = {stem + ".gz": gzip.compress(data, mtime=0) for stem, data in files.items()}
+    pin(monkeypatch, "mnist", good)
 
     def fake_fetch(url, timeout=30.0):
         stem = url.rsplit("/", 1)[1][:-3]
         served.append(url)
         if stem == "t10k-labels-idx1-ubyte" and sum(stem in u for u in served) == 1:
-            return gzip.compress(files[stem])[:-9]  # first try: a truncated download
-        return gzip.compress(files[stem])
+            return good[stem + ".gz"][:-9]  # first try: a truncated download
+        return good[stem + ".gz"]
     monkeypatch.setattr(datasets, "_fetch", fake_fetch)
     # the first mirror serves a broken label file: it is refused, the second mirror works
     ds = load_dataset("mnist")
@@ -122,7 +131,13 @@ def test_download_verifies_then_renames(data_root, monkeypatch):
 
 def test_download_failure_leaves_no_cache_file(data_root, monkeypatch):
     monkeypatch.setattr(datasets, "_fetch", lambda url, timeout=30.0: b"\x00\x00\x08\x01junk")
-    with pytest.raises(DataNotFoundError, match="wrong length|truncated"):
+    with pytest.raises(DataNotFoundError, match="8 bytes, the official train-images-idx3-ubyte"
+                                                 ".gz has 9912422"):
+        load_dataset("mnist")
+    # the right size and digest, but not an IDX file: the parse refuses it
+    pin(monkeypatch, "mnist", {stem + ".gz": b"\x00\x00\x08\x01junk"
+                               for stem in datasets.MNIST_FILES})
+    with pytest.raises(DataNotFoundError, match="header says shape"):
         load_dataset("mnist")
     assert not (data_root / "mnist").exists() or not any((data_root / "mnist").iterdir())
 
@@ -130,6 +145,7 @@ def test_download_failure_leaves_no_cache_file(data_root, monkeypatch):
 def test_download_via_file_url(data_root, tmp_path, monkeypatch):
     src = tmp_path / "mirror"
     write_idx_dataset(str(src))
+    pin(monkeypatch, "mnist", {p.name: p.read_bytes() for p in src.iterdir()})
     monkeypatch.setattr(datasets, "_fetch", REAL_FETCH)  # urllib reads file:// URLs
     monkeypatch.setitem(datasets.DATASETS["mnist"], "urls", [src.as_uri() + "/"])
     assert load_dataset("mnist").test_images.shape == (5, 1, 28, 28)
@@ -262,7 +278,7 @@ def test_cifar_corrupt(tmp_path):
         read_cifar_batch(str(p))
 
 
-def test_cifar_download_checks_md5_and_extracts(data_root, tmp_path, monkeypatch):
+def test_cifar_download_checks_size_and_sha256_and_extracts(data_root, tmp_path, monkeypatch):
     src = tmp_path / "src" / "cifar-10-batches-py"
     write_cifar10(src)
     buf = io.BytesIO()
@@ -270,9 +286,9 @@ def test_cifar_download_checks_md5_and_extracts(data_root, tmp_path, monkeypatch
         tar.add(str(src), arcname="cifar-10-batches-py")
     archive = buf.getvalue()
     monkeypatch.setattr(datasets, "_fetch", lambda url, timeout=30.0: archive)
-    with pytest.raises(DataNotFoundError, match="checksum"):
+    with pytest.raises(DataNotFoundError, match="the official cifar-10-python.tar.gz has"):
         load_dataset("cifar10")
-    monkeypatch.setitem(datasets.DATASETS["cifar10"], "md5", hashlib.md5(archive).hexdigest())
+    pin(monkeypatch, "cifar10", {"cifar-10-python.tar.gz": archive})
     ds = load_dataset("cifar10")
     assert ds.train_images.shape == (30, 3, 32, 32) and ds.source == str(data_root / "cifar10")
 

@@ -189,12 +189,15 @@ def test_conv2d_same_padding_even_kernels(kernel, dilation, rng, kernel_backend)
     assert y.shape == (2, 4, 5, 6)
 
 
-def test_conv2d_pointwise_skips_im2col(rng, monkeypatch, reference_backend):
+@pytest.mark.parametrize("stride", [1, 2, (2, 3)])
+def test_conv2d_pointwise_skips_im2col(stride, rng, monkeypatch, reference_backend):
+    # a 1x1 unpadded kernel reads its columns straight from x (strided or not)
     calls = []
     monkeypatch.setattr(conv_module, "im2col_array", lambda *a: calls.append(a))
     monkeypatch.setattr(conv_module, "col2im_array", lambda *a: calls.append(a))
-    x, w, b = randn(rng, (2, 4, 5, 3)), randn(rng, (6, 4, 1, 1)), randn(rng, (6,))
-    assert_torch_parity(F.conv2d, torch.nn.functional.conv2d, [x, w, b])
+    x, w, b = randn(rng, (2, 4, 5, 7)), randn(rng, (6, 4, 1, 1)), randn(rng, (6,))
+    assert_torch_parity(lambda *t: F.conv2d(*t, stride=stride),
+                        lambda *t: torch.nn.functional.conv2d(*t, stride=stride), [x, w, b])
     assert calls == []
 
 
@@ -234,14 +237,18 @@ def test_conv2d_chunked_equals_unchunked(kw, rng, monkeypatch, reference_backend
     # one image's columns: C*KH*KW rows of OH*OW float64 entries
     OH, OW = whole[0].shape[2:]
     per_image = 4 * 3 * 2 * OH * OW * 8
+    # forward holds one column-sized buffer per image; backward three (the
+    # columns, their per-group layout for gweight, and the column gradient)
+    cases = [(1, [1] * 5, [1] * 5),                    # 1 byte: one image per chunk
+             (3 * per_image, [3, 2], [1] * 5),         # room for 3 images' columns
+             (6 * per_image + 1, [5], [2, 2, 1])]      # room for 6, not 9
     try:
-        # 1 byte: one image per chunk; room for 2 images' columns, not 3: 2, 2, 1
-        for nbytes, chunks in [(1, [1] * 5), (2 * per_image + 1, [2, 2, 1])]:
+        for nbytes, forward, backward in cases:
             minicnn.set_workspace(nbytes)
             calls.clear()
             chunked = _conv_with_grads(x, w, b, **kw)
-            # forward, then backward recomputing the same columns (for gW)
-            assert calls == chunks + chunks
+            # backward recomputes the columns (for gweight) in its own chunks
+            assert calls == forward + backward
             for a, c in zip(whole, chunked):
                 numpy.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-12)
     finally:
@@ -332,7 +339,9 @@ def _t(shape, dtype=numpy.float64):
     ((1, 3, 5, 5), (2, 3, 3, 3), None, dict(padding=(1, 2, 3)), TypeError,
      r"padding must be an int or a pair of ints"),
     ((1, 3, 5, 5), (2, 3, 3, 3), None, dict(groups=0), ValueError,
-     r"conv2d: groups must be a positive int, got 0"),
+     r"conv2d: groups must be >= 1, got 0"),
+    ((1, 3, 5, 5), (2, 3, 3, 3), None, dict(groups=1.0), TypeError,
+     r"conv2d: groups must be an int, got 1.0"),
 ])
 def test_conv2d_validation(x_shape, w_shape, b_shape, kw, error, match):
     b = None if b_shape is None else _t(b_shape)

@@ -18,7 +18,7 @@ probabilities = st.sampled_from([0.0, 0.1, 0.5, 0.75, 1.0])
 
 
 def _seeded_dropout(seed, p):
-    """Dropout that reseeds first: the same mask on every call (for gradcheck)."""
+    """Dropout that sets the random seed first: the same mask on every call (for gradcheck)."""
     def fn(x):
         minicnn.manual_seed(seed)
         return F.dropout(x, p)

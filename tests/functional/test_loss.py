@@ -208,3 +208,20 @@ def test_validation():
     with pytest.raises(ValueError, match=r"mse_loss: target shape \(2, 4\) differs from "
                                          r"input shape \(2, 5\)"):
         F.mse_loss(z, numpy.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("N,labels", [(0, []), (2, [-100, -100])],
+                         ids=["empty-batch", "every-label-ignored"])
+def test_cross_entropy_with_nothing_to_average_is_nan_like_torch(N, labels):
+    logits = numpy.zeros((N, 3))
+    x = minicnn.Tensor(logits, requires_grad=True)
+    with numpy.errstate(all="raise"):  # no 0/0 RuntimeWarning either
+        loss = F.cross_entropy(x, numpy.array(labels, dtype=numpy.int64))
+        loss.backward()
+    tx = torch.tensor(logits, requires_grad=True)
+    tloss = TF.cross_entropy(tx, torch.tensor(labels, dtype=torch.long))
+    tloss.backward()
+    assert numpy.isnan(float(loss.item())) and torch.isnan(tloss)
+    numpy.testing.assert_array_equal(x.grad, tx.grad.numpy())
+    assert float(F.cross_entropy(x, numpy.array(labels, dtype=numpy.int64),
+                                 reduction="sum").item()) == 0.0

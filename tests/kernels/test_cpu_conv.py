@@ -13,6 +13,7 @@ from minicnn.functional.conv import (
     conv2d_forward_reference,
     im2col_array,
 )
+from minicnn.settings import settings
 from minicnn.testing import assert_kernel_close
 
 pytest.importorskip("numba")
@@ -176,9 +177,9 @@ def test_conv_algorithm_rejects_unknown_names_and_restores_on_error():
             pass
     with pytest.raises(RuntimeError):
         with conv.conv_algorithm("im2col"):
-            assert conv._algorithm["name"] == "im2col"
+            assert settings.conv_algorithm == "im2col"
             raise RuntimeError
-    assert conv._algorithm["name"] == "auto"
+    assert settings.conv_algorithm == "auto"
 
 
 def test_direct_conv2d_propagates_nan_to_the_outputs_that_read_it():

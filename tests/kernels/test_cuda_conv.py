@@ -1,8 +1,11 @@
-"""minicnn/kernels/cuda/conv.py: im2col, col2im and conv2d against the NumPy references.
+"""minicnn/kernels/cuda/conv.py: im2col and col2im against the NumPy references,
+and the shared conv2d driver (minicnn/functional/conv.py) running on them.
 
 The Numba CUDA twins run here (on Numba's CUDA simulator without a GPU),
 through the same wrappers the GPU uses; tiny shapes keep the simulator fast.
 """
+import sys
+
 import numpy
 import pytest
 from hypothesis import given
@@ -64,6 +67,22 @@ def test_col2im_is_deterministic(rng):
     numpy.testing.assert_array_equal(first, second)
 
 
+@pytest.fixture
+def cuda_column_kernels(monkeypatch):
+    """The shared conv2d driver on the cuda column kernels, with NumPy data.
+
+    On CuPy data ``kernel('im2col', ...)`` answers with kernels/cuda/conv.py's
+    kernels; NumPy data never reaches them through the table, so here they are
+    put in the numpy backend's place: the driver then runs exactly the calls
+    it makes on a GPU, with the Numba twins on the simulator.
+    """
+    table = sys.modules["minicnn.backend"]._kernels
+    monkeypatch.setitem(table, ("numpy", "im2col"), conv.im2col)
+    monkeypatch.setitem(table, ("numpy", "col2im"), conv.col2im)
+    with minicnn.use_backend("numpy"):
+        yield
+
+
 @st.composite
 def conv_cases(draw):
     shape, KH, KW, SH, SW, PH, PW, DH, DW = draw(geometries(max_size=5))
@@ -74,66 +93,44 @@ def conv_cases(draw):
     return shape, (OC, C // groups, KH, KW), with_bias, (SH, SW, PH, PW, DH, DW, groups)
 
 
+def _reference_conv(x, weight, bias, geo, gy):
+    """y and (gx, gweight, gbias) with the NumPy im2col/col2im references."""
+    table = sys.modules["minicnn.backend"]._kernels
+    saved = {name: table.pop(("numpy", name), None) for name in ("im2col", "col2im")}
+    try:
+        y = conv2d_forward_reference(x, weight, bias, *geo)
+        grads = conv2d_backward_reference(gy, x, weight, *geo, True, True, bias is not None)
+    finally:
+        for name, fn in saved.items():
+            if fn is not None:
+                table[("numpy", name)] = fn
+    return y, grads
+
+
+@pytest.mark.usefixtures("cuda_column_kernels")
 @given(conv_cases(), st.sampled_from([numpy.float32, numpy.float64]))
-def test_conv2d_forward_backward_match_reference(case, dtype):
+def test_conv2d_driver_on_the_cuda_kernels_matches_reference(case, dtype):
     x_shape, w_shape, with_bias, geo = case
     rng = numpy.random.default_rng(3)
     x = rng.standard_normal(x_shape).astype(dtype)
     weight = rng.standard_normal(w_shape).astype(dtype)
     bias = rng.standard_normal(w_shape[0]).astype(dtype) if with_bias else None
-    y = conv.conv2d_forward(x, weight, bias, *geo)
-    numpy.testing.assert_allclose(y, conv2d_forward_reference(x, weight, bias, *geo),
-                                  **TOL[dtype])
+    y = conv2d_forward_reference(x, weight, bias, *geo)
     gy = rng.standard_normal(y.shape).astype(dtype)
-    got = conv.conv2d_backward(gy, x, weight, *geo, True, True, True)
-    want = conv2d_backward_reference(gy, x, weight, *geo, True, True, True)
+    got = conv2d_backward_reference(gy, x, weight, *geo, True, True, with_bias)
+    want_y, want = _reference_conv(x, weight, bias, geo, gy)
+    numpy.testing.assert_allclose(y, want_y, **TOL[dtype])
     for g, r in zip(got, want):
-        assert g.shape == r.shape
-        numpy.testing.assert_allclose(g, r, **TOL[dtype])
+        if r is None:
+            assert g is None
+        else:
+            assert g.shape == r.shape
+            numpy.testing.assert_allclose(g, r, **TOL[dtype])
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_pointwise_conv_needs_no_im2col(stride, rng, monkeypatch):
-    """1x1 convolutions read the input as its own columns: im2col never runs."""
-    def forbidden(*args):
-        raise AssertionError("im2col ran for a 1x1 convolution")
-    monkeypatch.setattr(conv, "im2col", forbidden)
-    x = rng.standard_normal((2, 4, 5, 5))
-    weight = rng.standard_normal((3, 4, 1, 1))
-    geo = (stride, stride, 0, 0, 1, 1, 1)
-    y = conv.conv2d_forward(x, weight, None, *geo)
-    numpy.testing.assert_allclose(y, conv2d_forward_reference(x, weight, None, *geo),
-                                  rtol=1e-12)
-    gy = rng.standard_normal(y.shape)
-    gx, gW, gb = conv.conv2d_backward(gy, x, weight, *geo, True, True, False)
-    rx, rW, _ = conv2d_backward_reference(gy, x, weight, *geo, True, True, False)
-    assert gb is None
-    numpy.testing.assert_allclose(gW, rW, rtol=1e-12)
-    numpy.testing.assert_allclose(gx, rx, rtol=1e-12)  # stride 2: through col2im
-
-
-def test_conv2d_chunks_the_batch_under_the_workspace(rng, monkeypatch):
-    """With room for one sample's columns, every chunk is one sample, same result."""
-    calls = []
-    real_im2col = conv.im2col
-
-    def counting(x, *geo):
-        calls.append(x.shape[0])
-        return real_im2col(x, *geo)
-    monkeypatch.setattr(conv, "im2col", counting)
-    x = rng.standard_normal((3, 2, 4, 4))
-    weight = rng.standard_normal((2, 2, 3, 3))
-    geo = (1, 1, 1, 1, 1, 1, 1)
-    one_sample = 2 * 9 * 16 * 8  # C*KH*KW * OH*OW * itemsize
-    previous = minicnn.get_workspace()
-    minicnn.set_workspace(one_sample)
-    try:
-        y = conv.conv2d_forward(x, weight, None, *geo)
-        gx, gW, gb = conv.conv2d_backward(rng.standard_normal(y.shape), x, weight, *geo,
-                                          False, True, False)
-    finally:
-        minicnn.set_workspace(previous)
-    assert calls == [1, 1, 1, 1, 1, 1]  # 3 chunks forward, 3 recomputed in backward
-    numpy.testing.assert_allclose(y, conv2d_forward_reference(x, weight, None, *geo),
-                                  rtol=1e-12)
-    assert gx is None and gb is None and gW.shape == weight.shape
+def test_cuda_registers_no_conv2d_of_its_own():
+    """The cuda backend owns im2col/col2im; conv2d is the shared driver."""
+    table = sys.modules["minicnn.backend"]._kernels
+    assert table[("cuda", "im2col")] is conv.im2col
+    assert ("cuda", "conv2d_forward") not in table
+    assert ("cuda", "conv2d_backward") not in table

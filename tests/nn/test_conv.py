@@ -104,8 +104,6 @@ def test_conv2d_dtype_and_device_arguments():
      "Conv2d: padding must be an int, a pair, 'same' or 'valid'"),
     (dict(in_channels=4, out_channels=4, kernel_size=3, stride=2, padding="same"),
      "padding='same' is not supported for strided convolutions"),
-    (dict(in_channels=4, out_channels=4, kernel_size=(3, 3, 3)),
-     "Conv2d: kernel_size must be an int or a pair"),
     (dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="reflect"),
      "only padding_mode='zeros'"),
 ])
@@ -114,9 +112,12 @@ def test_conv2d_rejects_bad_arguments(kwargs, message):
         nn.Conv2d(**kwargs)
 
 
-def test_conv2d_rejects_non_int_channels():
+def test_conv2d_rejects_non_int_arguments():
     with pytest.raises(TypeError, match="Conv2d: in_channels must be an int"):
         nn.Conv2d(3.0, 8, 3)
+    with pytest.raises(TypeError, match=r"Conv2d: kernel_size must be an int or a pair of "
+                                        r"ints, got \(3, 3, 3\)"):
+        nn.Conv2d(4, 4, (3, 3, 3))
 
 
 def test_conv2d_validates_input_before_the_maths():

@@ -152,7 +152,7 @@ def test_visualize_checkpoint_and_zoo_model(trained, capsys):
     assert code == 0, err
     names = sorted(os.listdir("pics"))
     assert "filters.png" in names and "input.png" in names
-    assert any(n.startswith("features_01_conv1") for n in names)
+    assert "conv1_features.png" in names and "saliency.png" in names
     code, out, err = run(["visualize", "lenet5", "--variant", "modern", "--out", "pics2",
                           "--image", "pics/input.png"], capsys)
     assert code == 0, err and "filters.png" in out
@@ -167,7 +167,7 @@ def test_summary(capsys):
 
 @pytest.mark.parametrize("argv,total", [
     (["alexnet", "--variant", "paper"], "60,965,224"),           # the builder's 1000 classes
-    (["vgg16", "--input-shape", "3,32,32"], "34,006,948"),       # the seeds' CIFAR-100 VGG-16
+    (["vgg16", "--input-shape", "3,32,32"], "34,006,948"),       # the Keras CIFAR-100 VGG-16
     (["vgg16", "--input-shape", "3,32,32", "--num-classes", "10"], "33,638,218"),
 ])
 def test_summary_builds_each_model_with_its_own_defaults(argv, total, capsys):
@@ -277,3 +277,11 @@ def test_cuda_unavailable_is_one_line(env, capsys):
         pytest.skip("CuPy is installed here; the error path needs a machine without it")
     code, _, err = run(TRAIN + ["--device", "cuda"], capsys)
     assert code == 1 and err.count("\n") == 1 and "backend 'cuda'" in err
+
+
+def test_train_first_says_which_code_runs_the_hot_loops(env, capsys):
+    code, out, err = run(TRAIN + ["--epochs", "1", "--limit", "64", "--out", "first-line",
+                                  "--backend", "numpy"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith(
+        "backend numpy: numpy reference (minicnn/functional): ")

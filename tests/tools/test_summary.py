@@ -1,19 +1,20 @@
-"""summary() (minicnn/summary.py): Keras-like totals that match the seeds' printouts."""
+"""summary() (minicnn/tools/summary.py): Keras-like totals that match the Keras tutorials'
+model.summary() printouts (docs/references.md)."""
 import pytest
 
 from minicnn import nn, zoo
 from minicnn.tools.summary import ModelSummary, summary
 
-# (builder, input shape, Keras total, trainable, non-trainable) from the seeds.
-SEEDS = [
+# (builder, input shape, Keras total, trainable, non-trainable), as the tutorials print them.
+KERAS_SUMMARIES = [
     (zoo.cifar_cnn, (3, 32, 32), 325_956, 325_956, 0),
     (zoo.fashion_mnist_cnn, (1, 28, 28), 2_589_834, 2_588_106, 1_728),
     (zoo.cifar10_bn_cnn, (3, 32, 32), 652_874, 652_426, 448),
 ]
 
 
-@pytest.mark.parametrize("build,shape,total,trainable,frozen", SEEDS)
-def test_totals_equal_the_seeds_keras_summaries(capsys, build, shape, total, trainable,
+@pytest.mark.parametrize("build,shape,total,trainable,frozen", KERAS_SUMMARIES)
+def test_totals_equal_the_keras_summaries(capsys, build, shape, total, trainable,
                                                 frozen):
     info = summary(build(), shape)
     assert (info.total_params, info.trainable_params, info.non_trainable_params) == (
@@ -25,7 +26,7 @@ def test_totals_equal_the_seeds_keras_summaries(capsys, build, shape, total, tra
     assert f"Non-trainable params: {frozen:,}" in printed
 
 
-def test_seeds_vgg16_cifar100(capsys):
+def test_keras_vgg16_cifar100(capsys):
     info = summary(zoo.vgg16(cifar=True), (3, 32, 32))
     assert info.total_params == info.trainable_params == 34_006_948
     assert "Total params: 34,006,948 (129.73 MB)" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""The seeds' small Keras CNNs (zoo/cnn.py)."""
+"""The small Keras tutorial CNNs (zoo/cnn.py)."""
 import pytest
 
 from minicnn import nn

@@ -1,4 +1,4 @@
-"""LeNet-5 (zoo/lenet.py): the paper's 61,706 parameters and the seeds' Keras LeNet."""
+"""LeNet-5 (zoo/lenet.py): the paper's 61,706 parameters and the Keras MNIST tutorial's LeNet."""
 import pytest
 
 from minicnn import nn
@@ -14,7 +14,7 @@ def test_classic_has_the_papers_61706_parameters(input_size):
     assert isinstance(model.act, nn.Tanh)
 
 
-def test_modern_is_the_seeds_keras_lenet():
+def test_modern_is_the_keras_tutorial_lenet():
     model = lenet5(variant="modern")
     # conv 5x5 'same' 6 (156), conv 5x5 'same' 16 (2,416), 784->120, 120->84, 84->10
     assert model.num_parameters() == 156 + 2_416 + 94_200 + 10_164 + 850 == 107_786

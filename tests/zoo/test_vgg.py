@@ -1,4 +1,4 @@
-"""VGG (zoo/vgg.py): torchvision counts and parity, the seeds' CIFAR-100 VGG-16."""
+"""VGG (zoo/vgg.py): torchvision counts and parity, the Keras CIFAR-100 VGG-16."""
 import pytest
 
 from minicnn import zoo
@@ -36,7 +36,7 @@ def test_paper_counts(fast_init):
     assert zoo.vgg16(batch_norm=True, init_weights=False).num_parameters() == 138_365_992
 
 
-def test_seeds_cifar100_vgg16_count():
+def test_keras_cifar100_vgg16_count():
     model = zoo.vgg16(cifar=True)
     assert model.num_parameters() == 34_006_948
     assert [m.out_features for m in model.classifier if hasattr(m, "out_features")] == [
@@ -68,7 +68,7 @@ def test_float64_training_gradients_match_torchvision(fast_init, assert_train_gr
     assert_train_grads_match(ours, theirs, (2, 3, 32, 32), 10)
 
 
-def test_forward_backward_seeds_cifar_vgg16(forward_backward):
+def test_forward_backward_keras_cifar_vgg16(forward_backward):
     forward_backward(zoo.vgg16(num_classes=10, cifar=True), (2, 3, 32, 32), 10)
 
 
