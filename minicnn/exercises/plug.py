@@ -89,27 +89,27 @@ class Fallbacks:
 # a kernel with the contract's signature. Kernel names are the keys.
 
 def _conv_forward(s, fb):
-    def conv2d_forward(x, W, b, SH, SW, PH, PW, DH, DW, groups):
+    def conv2d_forward(x, weight, b, SH, SW, PH, PW, DH, DW, groups):
         if SH != SW or PH != PW or (DH, DW) != (1, 1) or groups != 1:
             fb.add("conv2d with unequal strides/paddings, dilation or groups")
-            return conv2d_forward_reference(x, W, b, SH, SW, PH, PW, DH, DW, groups)
-        bias = numpy.zeros(W.shape[0]) if b is None else _f64(b)
-        return s.conv2d_forward(_f64(x), _f64(W), bias, SH, PH).astype(x.dtype)
+            return conv2d_forward_reference(x, weight, b, SH, SW, PH, PW, DH, DW, groups)
+        bias = numpy.zeros(weight.shape[0]) if b is None else _f64(b)
+        return s.conv2d_forward(_f64(x), _f64(weight), bias, SH, PH).astype(x.dtype)
     return conv2d_forward
 
 
 def _conv_backward(s, fb):
-    def conv2d_backward(gy, x, W, SH, SW, PH, PW, DH, DW, groups, need_gx, need_gW,
-                        need_gb):
+    def conv2d_backward(gy, x, weight, SH, SW, PH, PW, DH, DW, groups, need_gx, need_gweight,
+                        need_gbias):
         if SH != SW or PH != PW or (DH, DW) != (1, 1) or groups != 1:
             fb.add("conv2d with unequal strides/paddings, dilation or groups")
-            return conv2d_backward_reference(gy, x, W, SH, SW, PH, PW, DH, DW, groups,
-                                             need_gx, need_gW, need_gb)
-        gx, gW, gb = s.conv2d_backward(_f64(gy), _f64(x), _f64(W), numpy.zeros(W.shape[0]),
-                                       SH, PH)
+            return conv2d_backward_reference(gy, x, weight, SH, SW, PH, PW, DH, DW, groups,
+                                             need_gx, need_gweight, need_gbias)
+        gx, gweight, gbias = s.conv2d_backward(_f64(gy), _f64(x), _f64(weight),
+                                               numpy.zeros(weight.shape[0]), SH, PH)
         return (gx.astype(x.dtype) if need_gx else None,
-                gW.astype(W.dtype) if need_gW else None,
-                gb.astype(gy.dtype) if need_gb else None)
+                gweight.astype(weight.dtype) if need_gweight else None,
+                gbias.astype(gy.dtype) if need_gbias else None)
     return conv2d_backward
 
 

@@ -56,7 +56,7 @@ from minicnn.functional._geometry import (
 from minicnn.functional.shape import pad
 
 __all__ = [
-    "im2col", "col2im", "conv2d", "Im2col", "Col2im", "Conv2dFunction",
+    "im2col", "col2im", "conv2d", "prepare_conv2d", "Im2col", "Col2im", "Conv2dFunction",
     "im2col_array", "col2im_array", "conv2d_forward_reference",
     "conv2d_backward_reference", "conv_output_size", "check_conv2d_args",
 ]
@@ -427,6 +427,53 @@ def check_conv2d_args(op, kernel_size, stride, padding, dilation, groups, in_cha
     return kernel_size, stride, padding, dilation, groups
 
 
+def prepare_conv2d(op, x, weight, bias, stride, padding, dilation, groups):
+    """Check a convolution's operands and arguments before any maths, one line
+    per error (F.conv2d's, shared by F.conv2d_naive; nn.Conv2d shares
+    ``check_conv2d_args``).
+
+    Returns (x, weight, bias, (SH, SW), (PH, PW), (DH, DW), groups) with the
+    operands as Tensors and the padding as a pair: 'valid' is (0, 0), and a
+    'same' that needs more padding after than before (an even kernel) is
+    applied to x as an explicit ``F.pad``, leaving (0, 0).
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    check_image(op, x)
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D weight (OC, C/groups, KH, KW), got shape "
+                         f"{weight.shape}")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"{op}: input dtype {x.dtype} does not match weight dtype "
+                        f"{weight.dtype}; convert one with .to(dtype)")
+    N, C, H, W = x.shape
+    OC, Cg, KH, KW = weight.shape
+    (KH, KW), stride, padding, dilation, groups = check_conv2d_args(
+        op, (KH, KW), stride, padding, dilation, groups, ("input channels", C),
+        ("output channels", OC))
+    if C != Cg * groups:
+        raise ValueError(
+            f"{op}: input has {C} channels but weight expects {Cg * groups} "
+            f"(weight shape {weight.shape}, groups={groups}, input shape {x.shape})")
+    if bias is not None:
+        bias = as_tensor(bias)
+        if bias.shape != (OC,):
+            raise ValueError(f"{op}: expected bias of shape ({OC},) for weight shape "
+                             f"{weight.shape}, got {bias.shape}")
+        if bias.dtype != x.dtype:
+            raise TypeError(f"{op}: input dtype {x.dtype} does not match bias dtype "
+                            f"{bias.dtype}; convert one with .to(dtype)")
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":
+        (top, bottom), (left, right) = same_padding(KH, dilation[0]), same_padding(KW, dilation[1])
+        padding = (top, left)
+        if (top, left) != (bottom, right):
+            x = pad(x, (left, right, top, bottom))  # zeros; pad lists W's amounts first
+            padding = (0, 0)
+    check_kernel_fits(op, x.shape[2:], KH, KW, *padding, *dilation)
+    return x, weight, bias, stride, padding, dilation, groups
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution over a batch of images (torch.nn.functional.conv2d).
 
@@ -453,40 +500,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     column at the bottom/right, which here is an explicit ``F.pad`` of x
     followed by an unpadded convolution.
     """
-    x, weight = as_tensor(x), as_tensor(weight)
-    check_image("conv2d", x)
-    if weight.ndim != 4:
-        raise ValueError(f"conv2d: expected a 4-D weight (OC, C/groups, KH, KW), got shape "
-                         f"{weight.shape}")
-    if weight.dtype != x.dtype:
-        raise TypeError(f"conv2d: input dtype {x.dtype} does not match weight dtype "
-                        f"{weight.dtype}; convert one with .to(dtype)")
-    N, C, H, W = x.shape
-    OC, Cg, KH, KW = weight.shape
-    (KH, KW), stride, padding, dilation, groups = check_conv2d_args(
-        "conv2d", (KH, KW), stride, padding, dilation, groups, ("input channels", C),
-        ("output channels", OC))
-    if C != Cg * groups:
-        raise ValueError(
-            f"conv2d: input has {C} channels but weight expects {Cg * groups} "
-            f"(weight shape {weight.shape}, groups={groups}, input shape {x.shape})")
-    if bias is not None:
-        bias = as_tensor(bias)
-        if bias.shape != (OC,):
-            raise ValueError(f"conv2d: expected bias of shape ({OC},) for weight shape "
-                             f"{weight.shape}, got {bias.shape}")
-        if bias.dtype != x.dtype:
-            raise TypeError(f"conv2d: input dtype {x.dtype} does not match bias dtype "
-                            f"{bias.dtype}; convert one with .to(dtype)")
-    if padding == "valid":
-        padding = (0, 0)
-    elif padding == "same":
-        (top, bottom), (left, right) = same_padding(KH, dilation[0]), same_padding(KW, dilation[1])
-        padding = (top, left)
-        if (top, left) != (bottom, right):
-            x = pad(x, (left, right, top, bottom))  # zeros; pad lists W's amounts first
-            padding = (0, 0)
-    check_kernel_fits("conv2d", x.shape[2:], KH, KW, *padding, *dilation)
+    x, weight, bias, stride, padding, dilation, groups = prepare_conv2d(
+        "conv2d", x, weight, bias, stride, padding, dilation, groups)
     fn = Conv2dFunction(stride, padding, dilation, groups)
     if bias is None:
         return fn(x, weight)

@@ -5,112 +5,105 @@ This file is the level everything else is checked against. ``F.conv2d``
 direct_conv.py) are tested against ``conv2d_naive`` on small shapes. It runs
 one multiply-add per Python iteration, about a million times slower than
 ``F.conv2d`` on a real layer: use it to read, to check, and on images a few
-pixels wide, never to train.
+pixels wide, never to train. It has no fast kernel: what you read is what runs.
 
-Notation (NCHW, as in functional/conv.py):
+Notation (NCHW, as in functional/conv.py; ``W`` is a width, never the filters):
 
-    x:  (N, C, H, W)              xpad: x with PH zero rows above and below,
-    W:  (OC, C/G, KH, KW)               PW zero columns left and right
-    b:  (OC,)                     G = groups, Cg = C/G, OCg = OC/G
-    y:  (N, OC, OH, OW)           OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1
+    x:      (N, C, H, W)          x_pad: x with PH zero rows above and below,
+    weight: (OC, C/G, KH, KW)            PW zero columns left and right
+    bias:   (OC,)                 G = groups, Cg = C/G, OCg = OC/G
+    y:      (N, OC, OH, OW)       OH = (H + 2*PH - DH*(KH-1) - 1) // SH + 1
                                   OW = (W + 2*PW - DW*(KW-1) - 1) // SW + 1
 
-    y[n, o, oh, ow] = b[o] + sum_{c < Cg, i < KH, j < KW}
-                      W[o, c, i, j] * xpad[n, g*Cg + c, oh*SH + i*DH, ow*SW + j*DW]
+    y[n, o, oh, ow] = bias[o] + sum_{c < Cg, i < KH, j < KW}
+                      weight[o, c, i, j] * x_pad[n, g*Cg + c, oh*SH + i*DH, ow*SW + j*DW]
 
 where g = o // OCg is the group of output channel o.
 """
 from __future__ import annotations
 
-import numbers
-
-from minicnn.autograd import Function, as_tensor
+from minicnn.autograd import Function
 from minicnn.backend import get_array_module
-from minicnn.functional.conv import (
-    _check_fits,
-    _check_image,
-    _padding_pair,
-    _positive_pair,
-    conv_output_size,
-)
+from minicnn.functional._geometry import conv_output_hw
+from minicnn.functional.conv import prepare_conv2d
 
 __all__ = ["conv2d_naive", "Conv2dNaiveFunction", "conv2d_naive_forward",
            "conv2d_naive_backward"]
 
 
-def conv2d_naive_forward(x, W, b, SH, SW, PH, PW, DH, DW, groups):
-    """y = W * x + b by the definition, one multiply-add per loop iteration.
+def conv2d_naive_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups):
+    """y = weight * x + bias by the definition, one multiply-add per loop iteration.
 
-    x: (N, C, H, W), W: (OC, C/groups, KH, KW), b: (OC,) or None
+    x: (N, C, H, W), weight: (OC, C/groups, KH, KW), bias: (OC,) or None
     -> y: (N, OC, OH, OW). The same arguments as conv2d_forward_reference.
     """
     xp = get_array_module(x)
-    N, C, H, W_in = x.shape
-    OC, Cg, KH, KW = W.shape
+    N, C, H, W = x.shape
+    OC, Cg, KH, KW = weight.shape
     OCg = OC // groups
-    OH = conv_output_size(H, KH, SH, PH, DH)
-    OW = conv_output_size(W_in, KW, SW, PW, DW)
-    xpad = xp.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))  # (N, C, H+2PH, W+2PW)
+    OH, OW = conv_output_hw(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))  # (N, C, H+2PH, W+2PW)
     y = xp.zeros((N, OC, OH, OW), dtype=x.dtype)
     for n in range(N):
         for o in range(OC):
             g = o // OCg                       # the group this filter belongs to
             for oh in range(OH):
                 for ow in range(OW):
-                    total = 0.0 if b is None else b[o]
+                    total = 0.0 if bias is None else bias[o]
                     for c in range(Cg):
                         for i in range(KH):
                             for j in range(KW):
-                                total += (W[o, c, i, j]
-                                          * xpad[n, g * Cg + c, oh * SH + i * DH,
-                                                 ow * SW + j * DW])
+                                total += (weight[o, c, i, j]
+                                          * x_pad[n, g * Cg + c, oh * SH + i * DH,
+                                                  ow * SW + j * DW])
                     y[n, o, oh, ow] = total
     return y
 
 
-def conv2d_naive_backward(gy, x, W, SH, SW, PH, PW, DH, DW, groups,
-                          need_gx=True, need_gW=True, need_gb=True):
+def conv2d_naive_backward(gy, x, weight, SH, SW, PH, PW, DH, DW, groups,
+                          need_gx=True, need_gweight=True, need_gbias=True):
     """Gradients of the convolution by the same loops as the forward.
 
-    gy: (N, OC, OH, OW) -> (gx (N, C, H, W), gW like W, gb (OC,)), None where
-    the matching ``need_*`` is False. The same arguments as
+    gy: (N, OC, OH, OW) -> (gx (N, C, H, W), gweight like weight, gbias (OC,)),
+    None where the matching ``need_*`` is False. The same arguments as
     conv2d_backward_reference.
 
-    y[n,o,oh,ow] is a sum of products W[o,c,i,j] * xpad[n, g*Cg+c, h, w] with
-    h = oh*SH + i*DH, w = ow*SW + j*DW. Each product sends gy[n,o,oh,ow] back to
-    both of its factors, times the other one:
+    y[n,o,oh,ow] is a sum of products weight[o,c,i,j] * x_pad[n, g*Cg+c, h, w]
+    with h = oh*SH + i*DH, w = ow*SW + j*DW. Each product sends gy[n,o,oh,ow]
+    back to both of its factors, times the other one:
 
-        gW[o,c,i,j]           += gy[n,o,oh,ow] * xpad[n, g*Cg+c, h, w]
-        gxpad[n, g*Cg+c, h, w] += gy[n,o,oh,ow] * W[o,c,i,j]
-        gb[o]                 += gy[n,o,oh,ow]          (b is in every sum of plane o)
+        gweight[o,c,i,j]        += gy[n,o,oh,ow] * x_pad[n, g*Cg+c, h, w]
+        gx_pad[n, g*Cg+c, h, w] += gy[n,o,oh,ow] * weight[o,c,i,j]
+        gbias[o]                += gy[n,o,oh,ow]     (bias is in every sum of plane o)
 
     The padding is constant zeros: the gradient that lands on it is dropped
-    when gxpad is cropped back to (H, W).
+    when gx_pad is cropped back to (H, W).
     """
     xp = get_array_module(x)
-    N, C, H, W_in = x.shape
-    OC, Cg, KH, KW = W.shape
+    N, C, H, W = x.shape
+    OC, Cg, KH, KW = weight.shape
     OCg = OC // groups
     OH, OW = gy.shape[2:]
-    xpad = xp.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))  # (N, C, H+2PH, W+2PW)
-    gxpad = xp.zeros(xpad.shape, dtype=x.dtype)
-    gW = xp.zeros(W.shape, dtype=W.dtype)
-    gb = xp.zeros((OC,), dtype=gy.dtype)
+    x_pad = xp.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))  # (N, C, H+2PH, W+2PW)
+    gx_pad = xp.zeros(x_pad.shape, dtype=x.dtype)
+    gweight = xp.zeros(weight.shape, dtype=weight.dtype)
+    gbias = xp.zeros((OC,), dtype=gy.dtype)
     for n in range(N):
         for o in range(OC):
             g = o // OCg
             for oh in range(OH):
                 for ow in range(OW):
                     g_out = gy[n, o, oh, ow]
-                    gb[o] += g_out
+                    gbias[o] += g_out
                     for c in range(Cg):
                         for i in range(KH):
                             for j in range(KW):
                                 h, w = oh * SH + i * DH, ow * SW + j * DW
-                                gW[o, c, i, j] += g_out * xpad[n, g * Cg + c, h, w]
-                                gxpad[n, g * Cg + c, h, w] += g_out * W[o, c, i, j]
-    gx = xp.ascontiguousarray(gxpad[:, :, PH:PH + H, PW:PW + W_in])  # drop the padding
-    return (gx if need_gx else None, gW if need_gW else None, gb if need_gb else None)
+                                gweight[o, c, i, j] += g_out * x_pad[n, g * Cg + c, h, w]
+                                gx_pad[n, g * Cg + c, h, w] += g_out * weight[o, c, i, j]
+    gx = xp.ascontiguousarray(gx_pad[:, :, PH:PH + H, PW:PW + W])  # drop the padding
+    return (gx if need_gx else None, gweight if need_gweight else None,
+            gbias if need_gbias else None)
 
 
 class Conv2dNaiveFunction(Function):
@@ -122,28 +115,28 @@ class Conv2dNaiveFunction(Function):
         self.DH, self.DW = dilation
         self.groups = groups
 
-    def forward(self, x, W, b=None):
-        self.x, self.W = x, W
-        self.has_bias = b is not None
-        return conv2d_naive_forward(x, W, b, self.SH, self.SW, self.PH, self.PW,
+    def forward(self, x, weight, bias=None):
+        self.x, self.weight = x, weight
+        self.has_bias = bias is not None
+        return conv2d_naive_forward(x, weight, bias, self.SH, self.SW, self.PH, self.PW,
                                     self.DH, self.DW, self.groups)
 
     def backward(self, gy):
-        need_gb = self.has_bias and self.needs_grad[2]
-        gx, gW, gb = conv2d_naive_backward(
-            gy, self.x, self.W, self.SH, self.SW, self.PH, self.PW, self.DH, self.DW,
-            self.groups, self.needs_grad[0], self.needs_grad[1], need_gb)
+        need_gbias = self.has_bias and self.needs_grad[2]
+        gx, gweight, gbias = conv2d_naive_backward(
+            gy, self.x, self.weight, self.SH, self.SW, self.PH, self.PW, self.DH, self.DW,
+            self.groups, self.needs_grad[0], self.needs_grad[1], need_gbias)
         if self.has_bias:
-            return gx, gW, gb
-        return gx, gW
+            return gx, gweight, gbias
+        return gx, gweight
 
 
 def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """``F.conv2d`` computed by seven nested loops: the definition, for reading and checking.
 
-    The same arguments and result as ``F.conv2d`` (padding an int or a pair;
-    'same'/'valid' are F.conv2d's alone). Slow on purpose: one Python
-    multiply-add per term, so keep the images a few pixels wide.
+    The same arguments, checks and result as ``F.conv2d`` (its argument checker,
+    ``prepare_conv2d``). Slow on purpose: one Python multiply-add per term, so
+    keep the images a few pixels wide.
 
         >>> import numpy, minicnn, minicnn.functional as F
         >>> x = minicnn.Tensor(numpy.arange(9.0).reshape(1, 1, 3, 3))
@@ -152,33 +145,9 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1
         array([[ 8., 12.],
                [20., 24.]])
     """
-    x, weight = as_tensor(x), as_tensor(weight)
-    _check_image("conv2d_naive", x)
-    if weight.ndim != 4:
-        raise ValueError(f"conv2d_naive: expected a 4-D weight (OC, C/groups, KH, KW), got "
-                         f"shape {weight.shape}")
-    if weight.dtype != x.dtype:
-        raise TypeError(f"conv2d_naive: input dtype {x.dtype} does not match weight dtype "
-                        f"{weight.dtype}; convert one with .to(dtype)")
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"conv2d_naive: groups must be a positive int, got {groups!r}")
-    groups = int(groups)
-    C = x.shape[1]
-    OC, Cg, KH, KW = weight.shape
-    if OC % groups != 0 or C != Cg * groups:
-        raise ValueError(
-            f"conv2d_naive: input has {C} channels and weight {weight.shape}, which need "
-            f"C == weight.shape[1]*groups and OC divisible by groups (groups={groups})")
-    if bias is not None:
-        bias = as_tensor(bias)
-        if bias.shape != (OC,) or bias.dtype != x.dtype:
-            raise ValueError(f"conv2d_naive: expected a bias of shape ({OC},) and dtype "
-                             f"{x.dtype}, got shape {bias.shape} dtype {bias.dtype}")
-    SH, SW = _positive_pair("conv2d_naive", "stride", stride)
-    DH, DW = _positive_pair("conv2d_naive", "dilation", dilation)
-    PH, PW = _padding_pair("conv2d_naive", padding)
-    _check_fits("conv2d_naive", x.shape[2:], KH, KW, PH, PW, DH, DW)
-    fn = Conv2dNaiveFunction((SH, SW), (PH, PW), (DH, DW), groups)
+    x, weight, bias, stride, padding, dilation, groups = prepare_conv2d(
+        "conv2d_naive", x, weight, bias, stride, padding, dilation, groups)
+    fn = Conv2dNaiveFunction(stride, padding, dilation, groups)
     if bias is None:
         return fn(x, weight)
     return fn(x, weight, bias)
