@@ -25,7 +25,6 @@ PAGE = """\
     ```
 
     <!-- illustrative: needs a GPU -->
-
     ```python
     raise RuntimeError("skipped")
     ```
@@ -44,16 +43,26 @@ PAGE = """\
 
 def test_extract_blocks_keeps_python_fences_and_marks_illustrative_ones(tmp_path):
     blocks = extract_blocks(write(tmp_path, PAGE))
+    assert [b.illustrative for b in blocks] == [None, "needs a GPU", None]
     assert [b.skip for b in blocks] == [False, True, False]
     assert blocks[0].source == "a = 1\n"
     assert blocks[0].line == 3
     assert "raise RuntimeError" in blocks[1].source
 
 
-def test_a_comment_that_is_not_the_previous_line_does_not_skip(tmp_path):
+def test_list_indents_py_fences_and_longer_fences(tmp_path):
+    text = ("1. In a list:\n\n   ```py\n   if a:\n       b = 1\n   ```\n\n"
+            "~~~~python\ntext = \"\"\"\n```\n\"\"\"\n~~~~\n")
+    blocks = extract_blocks(None, text)
+    assert [b.line for b in blocks] == [3, 8]
+    assert blocks[0].source == "if a:\n    b = 1\n"          # the list's indent removed
+    assert blocks[1].source == 'text = """\n```\n"""\n'     # a shorter fence does not close
+
+
+def test_a_comment_that_is_not_the_line_just_before_does_not_skip(tmp_path):
     page = write(tmp_path, """\
-        <!-- illustrative: far away -->
-        text in between
+        <!-- illustrative: one blank line away -->
+
         ```python
         x = 1
         ```
@@ -91,8 +100,11 @@ def test_a_failing_block_names_the_file_and_line(tmp_path):
         1 / 0
         ```
         """)
-    with pytest.raises(DocExampleError, match=r"page\.md:5: the block raised ZeroDivisionError"):
+    with pytest.raises(DocExampleError,
+                       match=r"page\.md:5: the block raised ZeroDivisionError") as info:
         run_blocks(page, cwd=tmp_path)
+    # The traceback gives the Markdown file's line of the failing statement.
+    assert info.value.__cause__.__traceback__.tb_next.tb_lineno == 6
 
 
 def test_the_time_limit_stops_a_slow_file(tmp_path):
@@ -109,6 +121,13 @@ def test_the_time_limit_stops_a_slow_file(tmp_path):
 def test_main_reports_failures_in_its_exit_status(tmp_path, capsys):
     good = write(tmp_path, "```python\nx = 1\n```\n", "good.md")
     bad = write(tmp_path, "```python\nraise ValueError('no')\n```\n", "bad.md")
-    assert main([str(good), "--cwd", str(tmp_path)]) == 0
-    assert main([str(good), str(bad), "--cwd", str(tmp_path)]) == 1
+    assert main([str(good), "--cwd", str(tmp_path), "--in-process"]) == 0
+    assert main([str(good), str(bad), "--cwd", str(tmp_path), "--in-process"]) == 1
     assert "FAILED" in capsys.readouterr().err
+
+
+def test_main_runs_each_file_in_its_own_process(tmp_path):
+    first = write(tmp_path, "```python\nimport os\nos.environ['LEAK'] = '1'\n```\n", "a.md")
+    second = write(tmp_path, "```python\nimport os\nassert 'LEAK' not in os.environ\n```\n",
+                   "b.md")
+    assert main([str(first), str(second), "--cwd", str(tmp_path)]) == 0
