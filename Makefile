@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test test-gpu lint bench clean fashion-mnist
+.PHONY: demo test test-gpu lint bench clean fashion-mnist docs
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ fashion-mnist:
 
 demo: $(VENV)/.demo-installed fashion-mnist
 	$(PY) -m minicnn demo
+
+# The tutorial (docs/tutorial): run every chapter's code in docs/tutorial, one process
+# per chapter, which regenerates the committed figures in docs/tutorial/images.
+docs: $(VENV)/.test-installed fashion-mnist
+	$(PY) -m minicnn.tools.doc_examples docs/tutorial/[0-9][0-9]_*.md --cwd docs/tutorial
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest -q -n 2 tests
