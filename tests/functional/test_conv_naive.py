@@ -97,11 +97,11 @@ def test_docstring_example_sums_each_patch():
     ((numpy.ones((1, 3, 4)), numpy.ones((1, 3, 2, 2))), {}, "expected a 4-D input"),
     ((numpy.ones((1, 3, 4, 4)), numpy.ones((1, 2, 2, 2))), {}, "input has 3 channels"),
     ((numpy.ones((1, 2, 4, 4)), numpy.ones((3, 1, 2, 2))), {"groups": 2},
-     "OC divisible by groups"),
+     "output channels (3) must be divisible by groups (2)"),
     ((numpy.ones((1, 1, 2, 2)), numpy.ones((1, 1, 3, 3))), {}, "larger than the padded"),
     ((numpy.ones((1, 1, 4, 4)), numpy.ones((1, 1, 2, 2))), {"stride": 0}, "stride must be"),
     ((numpy.ones((1, 1, 4, 4)), numpy.ones((1, 1, 2, 2)), numpy.ones(2)), {},
-     "expected a bias of shape (1,)"),
+     "expected bias of shape (1,)"),
 ])
 def test_bad_arguments_are_one_line_errors(args, kwargs, message):
     with pytest.raises((ValueError, TypeError)) as info:
