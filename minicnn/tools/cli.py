@@ -222,15 +222,22 @@ def cmd_predict(args) -> int:
 
 
 # -------------------------------------------------------------------- summary
-def _parse_shape(text: str) -> tuple:
+def _parse_ints(text: str, flag: str, example: str, count: int | None = None) -> tuple:
+    """'3,32,32' (or '3x32x32') -> (3, 32, 32): positive ints, ``count`` of them if given."""
     try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
     except ValueError:
-        raise CommandError(f"bad --input-shape {text!r}; expected C,H,W such as 3,32,32") \
+        raise CommandError(f"bad {flag} {text!r}; expected positive ints such as {example}") \
             from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise CommandError(f"bad --input-shape {text!r}; expected three positive ints C,H,W")
-    return shape
+    if (count is not None and len(values) != count) or min(values) < 1:
+        many = f"{count} positive ints" if count is not None else "positive ints"
+        raise CommandError(f"bad {flag} {text!r}; expected {many} such as {example}")
+    return values
+
+
+def _parse_shape(text: str) -> tuple:
+    """--input-shape C,H,W."""
+    return _parse_ints(text, "--input-shape", "3,32,32", count=3)
 
 
 def cmd_summary(args) -> int:
@@ -258,18 +265,6 @@ def _default_shape(name: str) -> tuple:
 
 
 # ------------------------------------------------------------------ gradcheck
-def _parse_dims(text: str) -> tuple:
-    """'2,3' -> (2, 3): the shape of one input given by --shape."""
-    try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        raise CommandError(f"bad --shape {text!r}; expected positive ints such as 2,3") \
-            from None
-    if min(shape) < 1:
-        raise CommandError(f"bad --shape {text!r}; every size must be positive")
-    return shape
-
-
 def cmd_gradcheck(args) -> int:
     target = args.target
     if args.localize:
@@ -291,7 +286,7 @@ def cmd_gradcheck(args) -> int:
             return 1
         return 0
     if target.endswith(".py") or ".py:" in target:
-        shapes = [_parse_dims(text) for text in args.shape or []]
+        shapes = [_parse_ints(text, "--shape", "2,3") for text in args.shape or []]
         result = gradcheck_suite.check_file(target, shapes, seed=args.seed)
         print(result)
         if not result.passed:
