@@ -556,6 +556,9 @@ def _flag(setting: str) -> str:
             }.get(setting, "--" + setting.replace("_", "-"))
 
 
+_MODEL_HELP = "a zoo model: " + ", ".join(list_models())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="minicnn", description="minicnn: train, evaluate, inspect and "
                      "gradient-check CNNs written from scratch on NumPy/CuPy.")
@@ -565,8 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a zoo model on a dataset",
                        description="Train MODEL on DATASET; writes metrics.json, curves.png "
                        "and checkpoints to --out.")
-    p.add_argument("model", metavar="MODEL",
-                   help="a zoo model (minicnn summary --help lists them), e.g. lenet5")
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     p.add_argument("--variant", help="the model's variant, e.g. modern for lenet5")
     p.add_argument("--data", required=True, metavar="DATASET",
                    help=f"one of {', '.join(DATASET_CHOICES)}")
@@ -639,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="layer table of a zoo model",
                        description="Print each layer's output shape and parameter count.")
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     p.add_argument("--variant")
     p.add_argument("--input-shape", metavar="C,H,W")
     p.add_argument("--num-classes", type=_positive_int,
@@ -677,7 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the prediction for one image and write PNGs: the "
                        "first convolution's filters, each layer's feature maps "
                        "(<layer>_features.png) and the saliency map (saliency.png).")
-    p.add_argument("model", metavar="MODEL|CHECKPOINT")
+    p.add_argument("model", metavar="MODEL|CHECKPOINT",
+                   help="a checkpoint file, or " + _MODEL_HELP + " (random weights)")
     p.add_argument("--image", metavar="PATH",
                    help="input image (default: the first test image of --class from the "
                    "checkpoint's dataset; scikit-learn's photo china.jpg for a zoo MODEL)")
@@ -735,7 +738,7 @@ def _add_graph_parser(sub):
                        "saved for backward, gradient norm), grouped by top-level module. "
                        "Writes FILE.dot always and FILE (.svg, .png, .pdf) when Graphviz's "
                        "dot is installed (apt-get install graphviz).")
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     p.add_argument("--input-shape", metavar="C,H,W", help="default: the model's own")
     p.add_argument("--out", metavar="FILE", required=True, help="graph.svg, .png, .pdf or .dot")
     p.add_argument("--variant")
