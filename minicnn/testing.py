@@ -18,7 +18,7 @@ import numpy
 from minicnn.autograd import Tensor
 
 __all__ = ["assert_torch_parity", "assert_kernel_close", "default_tolerance", "KERNEL_RTOL",
-           "to_torch", "from_torch"]
+           "to_torch", "from_torch", "conv_geometries"]
 
 
 def default_tolerance(dtype) -> tuple[float, float]:
@@ -116,3 +116,31 @@ def assert_torch_parity(fn, torch_fn, inputs, rtol=None, atol=None, seed=0,
             numpy.testing.assert_allclose(numpy.asarray(g_ours), g_theirs, rtol=rtol,
                                           atol=atol, err_msg=f"gradient of input {i}")
     return [a.numpy() for a in out_ours], [from_torch(b) for b in out_theirs]
+
+
+def conv_geometries(max_size: int = 9, max_kernel: int = 4, max_stride: int = 3,
+                    max_groups: int = 3, max_batch: int = 3, max_per_group: int = 2):
+    """A hypothesis strategy for small convolutions whose output is at least 1x1:
+    tuples ``(N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups)``.
+
+    Padding is 0..2 and dilation 1..2 on each axis; C and OC are multiples of
+    ``groups``. Needs hypothesis (a test dependency, imported here only).
+    """
+    from hypothesis import strategies as st  # test-only dependency
+
+    @st.composite
+    def draw_geometry(draw):
+        groups = draw(st.integers(1, max_groups))
+        C = groups * draw(st.integers(1, max_per_group))
+        OC = groups * draw(st.integers(1, max_per_group + 1))
+        KH, KW = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_kernel))
+        SH, SW = draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride))
+        PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        DH, DW = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        # the dilated kernel must fit the padded image: H + 2*PH >= DH*(KH-1) + 1
+        H = draw(st.integers(max(1, DH * (KH - 1) + 1 - 2 * PH), max_size))
+        W = draw(st.integers(max(1, DW * (KW - 1) + 1 - 2 * PW), max_size))
+        N = draw(st.integers(1, max_batch))
+        return N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups
+
+    return draw_geometry()

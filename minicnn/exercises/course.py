@@ -15,13 +15,13 @@ from importlib import resources
 
 import numpy
 
-from minicnn import __version__
 from minicnn.backend import use_backend
 from minicnn.exercises.catalog import EXERCISES
 from minicnn.exercises.grading import run_test
 from minicnn.exercises.sandbox import StudentProcess
 from minicnn.exercises.schema import SCHEMA_VERSION
 from minicnn.runtime.fileio import atomic_write
+from minicnn.version import __version__
 
 __all__ = ["list_exercises", "start", "check", "status", "format_report", "skeleton",
            "exercise_path", "ExerciseError", "DEFAULT_TIME_LIMIT"]

@@ -26,9 +26,8 @@ import time
 
 import numpy
 
-import minicnn
 from minicnn import nn
-from minicnn.backend import kernel, register_kernel, use_backend
+from minicnn.backend import BackendUnavailableError, kernel, register_kernel, use_backend
 from minicnn.data import ArrayDataset, DataLoader, channel_stats, load_dataset
 from minicnn.data import transforms as T
 from minicnn.exercises.catalog import EXERCISES
@@ -50,6 +49,7 @@ from minicnn.functional.pooling import (
 )
 from minicnn.optim import SGD, Adam
 from minicnn.optim.sgd import _sgd_step_reference
+from minicnn.rng import manual_seed
 from minicnn.train import Trainer
 from minicnn.zoo.lenet import LeNet5
 
@@ -289,7 +289,7 @@ def _optimizer_text(name):
 
 def _train_once(name, ds, limit, seed, progress):
     """One epoch of SGD on the digits from ``seed``; the test accuracy."""
-    minicnn.manual_seed(seed)
+    manual_seed(seed)
     model, title = _model(name, ds)
     images, labels = ds.train_images[:limit], ds.train_labels[:limit]
     mean, std = channel_stats(images)
@@ -410,7 +410,7 @@ def _time_table(name, module):
     try:
         with use_backend("numba"):
             time_kernels("numba kernel", lambda op: kernel(op, _REFERENCES[op]))
-    except minicnn.BackendUnavailableError:
+    except BackendUnavailableError:
         pass
     torch_ms = _torch_rows(twin)
     if torch_ms is not None:

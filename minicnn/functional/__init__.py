@@ -12,6 +12,14 @@ linear, shape (flatten, cat, pad).
 
 One file per op family; each op is a Function class (forward and backward side
 by side) with a lowercase wrapper that validates its arguments.
+
+Which code runs: every op's hot loops go through ``minicnn.backend.kernel``.
+With Numba installed, the default backend runs them from ``minicnn.kernels.cpu``
+(CUDA kernels on GPU arrays), so a print or an edit in the NumPy references of
+these modules changes nothing. To run the references, the code a student reads,
+wrap the calls in ``with minicnn.use_backend("numpy"):``; ``minicnn info`` says
+which code runs each loop. (``conv2d_naive`` has no fast kernel: it always runs
+as written.)
 """
 from minicnn.functional.activation import leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from minicnn.functional.conv import col2im, conv2d, im2col

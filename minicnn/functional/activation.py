@@ -18,11 +18,8 @@ ReLU's two loops go through ``minicnn.backend.kernel('relu_forward', ...)``
 and ``kernel('relu_backward', ...)``: ``relu_forward_reference`` and
 ``relu_backward_reference`` below are the plain references.
 
-Which code runs: with Numba installed, the default backend runs these hot
-loops from ``minicnn.kernels.cpu`` (CUDA kernels on GPU arrays), so a print or
-an edit in the references below changes nothing. To run the references, the
-code a student reads, wrap the calls in ``with minicnn.use_backend("numpy"):``;
-``minicnn info`` says which code runs each loop.
+Which code runs: the fast kernels by default, these references inside
+``with minicnn.use_backend("numpy"):`` (see ``minicnn.functional``).
 """
 from __future__ import annotations
 

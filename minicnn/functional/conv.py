@@ -29,11 +29,8 @@ two conv2d references are also the GEMM driver of the GPU: written against
 ``xp``, they run on CuPy arrays as they are, with the CUDA im2col/col2im
 kernels and cuBLAS underneath.
 
-Which code runs: with Numba installed, the default backend runs these hot
-loops from ``minicnn.kernels.cpu`` (CUDA kernels on GPU arrays), so a print or
-an edit in the references below changes nothing. To run the references, the
-code a student reads, wrap the calls in ``with minicnn.use_backend("numpy"):``;
-``minicnn info`` says which code runs each loop.
+Which code runs: the fast kernels by default, these references inside
+``with minicnn.use_backend("numpy"):`` (see ``minicnn.functional``).
 """
 from __future__ import annotations
 

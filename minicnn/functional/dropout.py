@@ -15,11 +15,8 @@ on NumPy, Numba and CUDA. The masking loop goes through
 ``minicnn.backend.kernel('dropout_forward', ...)``; ``dropout_forward_reference``
 is the plain reference.
 
-Which code runs: with Numba installed, the default backend runs these hot
-loops from ``minicnn.kernels.cpu`` (CUDA kernels on GPU arrays), so a print or
-an edit in the references below changes nothing. To run the references, the
-code a student reads, wrap the calls in ``with minicnn.use_backend("numpy"):``;
-``minicnn info`` says which code runs each loop.
+Which code runs: the fast kernels by default, these references inside
+``with minicnn.use_backend("numpy"):`` (see ``minicnn.functional``).
 """
 from __future__ import annotations
 

@@ -27,11 +27,8 @@ The hot loops go through ``minicnn.backend.kernel``: ``batch_norm_forward``,
 ``batch_norm_backward``, ``lrn_forward``, ``lrn_backward``; the functions named
 ``*_reference`` below are the plain NumPy/CuPy references.
 
-Which code runs: with Numba installed, the default backend runs these hot
-loops from ``minicnn.kernels.cpu`` (CUDA kernels on GPU arrays), so a print or
-an edit in the references below changes nothing. To run the references, the
-code a student reads, wrap the calls in ``with minicnn.use_backend("numpy"):``;
-``minicnn info`` says which code runs each loop.
+Which code runs: the fast kernels by default, these references inside
+``with minicnn.use_backend("numpy"):`` (see ``minicnn.functional``).
 """
 from __future__ import annotations
 

@@ -16,11 +16,8 @@ The hot loops go through ``minicnn.backend.kernel(name, reference)``; the plain
 functions here (``max_pool2d_forward_reference`` ...) are the references a
 faster backend's kernels are tested against.
 
-Which code runs: with Numba installed, the default backend runs these hot
-loops from ``minicnn.kernels.cpu`` (CUDA kernels on GPU arrays), so a print or
-an edit in the references below changes nothing. To run the references, the
-code a student reads, wrap the calls in ``with minicnn.use_backend("numpy"):``;
-``minicnn info`` says which code runs each loop.
+Which code runs: the fast kernels by default, these references inside
+``with minicnn.use_backend("numpy"):`` (see ``minicnn.functional``).
 """
 from __future__ import annotations
 

@@ -222,15 +222,22 @@ def cmd_predict(args) -> int:
 
 
 # -------------------------------------------------------------------- summary
-def _parse_shape(text: str) -> tuple:
+def _parse_ints(text: str, flag: str, example: str, count: int | None = None) -> tuple:
+    """'3,32,32' (or '3x32x32') -> (3, 32, 32): positive ints, ``count`` of them if given."""
     try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
     except ValueError:
-        raise CommandError(f"bad --input-shape {text!r}; expected C,H,W such as 3,32,32") \
+        raise CommandError(f"bad {flag} {text!r}; expected positive ints such as {example}") \
             from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise CommandError(f"bad --input-shape {text!r}; expected three positive ints C,H,W")
-    return shape
+    if (count is not None and len(values) != count) or min(values) < 1:
+        many = f"{count} positive ints" if count is not None else "positive ints"
+        raise CommandError(f"bad {flag} {text!r}; expected {many} such as {example}")
+    return values
+
+
+def _parse_shape(text: str) -> tuple:
+    """--input-shape C,H,W."""
+    return _parse_ints(text, "--input-shape", "3,32,32", count=3)
 
 
 def cmd_summary(args) -> int:
@@ -258,18 +265,6 @@ def _default_shape(name: str) -> tuple:
 
 
 # ------------------------------------------------------------------ gradcheck
-def _parse_dims(text: str) -> tuple:
-    """'2,3' -> (2, 3): the shape of one input given by --shape."""
-    try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        raise CommandError(f"bad --shape {text!r}; expected positive ints such as 2,3") \
-            from None
-    if min(shape) < 1:
-        raise CommandError(f"bad --shape {text!r}; every size must be positive")
-    return shape
-
-
 def cmd_gradcheck(args) -> int:
     target = args.target
     if args.localize:
@@ -291,7 +286,7 @@ def cmd_gradcheck(args) -> int:
             return 1
         return 0
     if target.endswith(".py") or ".py:" in target:
-        shapes = [_parse_dims(text) for text in args.shape or []]
+        shapes = [_parse_ints(text, "--shape", "2,3") for text in args.shape or []]
         result = gradcheck_suite.check_file(target, shapes, seed=args.seed)
         print(result)
         if not result.passed:
@@ -561,6 +556,9 @@ def _flag(setting: str) -> str:
             }.get(setting, "--" + setting.replace("_", "-"))
 
 
+_MODEL_HELP = "a zoo model: " + ", ".join(list_models())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="minicnn", description="minicnn: train, evaluate, inspect and "
                      "gradient-check CNNs written from scratch on NumPy/CuPy.")
@@ -570,8 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a zoo model on a dataset",
                        description="Train MODEL on DATASET; writes metrics.json, curves.png "
                        "and checkpoints to --out.")
-    p.add_argument("model", metavar="MODEL",
-                   help="a zoo model (minicnn summary --help lists them), e.g. lenet5")
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     p.add_argument("--variant", help="the model's variant, e.g. modern for lenet5")
     p.add_argument("--data", required=True, metavar="DATASET",
                    help=f"one of {', '.join(DATASET_CHOICES)}")
@@ -644,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="layer table of a zoo model",
                        description="Print each layer's output shape and parameter count.")
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     p.add_argument("--variant")
     p.add_argument("--input-shape", metavar="C,H,W")
     p.add_argument("--num-classes", type=_positive_int,
@@ -682,7 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the prediction for one image and write PNGs: the "
                        "first convolution's filters, each layer's feature maps "
                        "(<layer>_features.png) and the saliency map (saliency.png).")
-    p.add_argument("model", metavar="MODEL|CHECKPOINT")
+    p.add_argument("model", metavar="MODEL|CHECKPOINT",
+                   help="a checkpoint file, or " + _MODEL_HELP + " (random weights)")
     p.add_argument("--image", metavar="PATH",
                    help="input image (default: the first test image of --class from the "
                    "checkpoint's dataset; scikit-learn's photo china.jpg for a zoo MODEL)")
@@ -740,7 +738,7 @@ def _add_graph_parser(sub):
                        "saved for backward, gradient norm), grouped by top-level module. "
                        "Writes FILE.dot always and FILE (.svg, .png, .pdf) when Graphviz's "
                        "dot is installed (apt-get install graphviz).")
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     p.add_argument("--input-shape", metavar="C,H,W", help="default: the model's own")
     p.add_argument("--out", metavar="FILE", required=True, help="graph.svg, .png, .pdf or .dot")
     p.add_argument("--variant")

@@ -201,7 +201,7 @@ def test_validation():
         F.cross_entropy(z, numpy.array([0, 1]), label_smoothing=1.5)
     with pytest.raises(TypeError, match="expected floating-point input"):
         F.cross_entropy(numpy.zeros((2, 5), dtype=numpy.int64), numpy.array([0, 1]))
-    with pytest.raises(ValueError, match=r"probability targets must have the input's shape"):
+    with pytest.raises(ValueError, match=r"class probabilities and must have the input.s shape"):
         F.cross_entropy(z, numpy.zeros((2, 4)))
     with pytest.raises(TypeError, match="nll_loss: target must hold integer class indices"):
         F.nll_loss(z, numpy.zeros(2))

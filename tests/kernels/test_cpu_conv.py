@@ -14,32 +14,15 @@ from minicnn.functional.conv import (
     im2col_array,
 )
 from minicnn.settings import settings
-from minicnn.testing import assert_kernel_close
+from minicnn.testing import assert_kernel_close, conv_geometries
 
 pytest.importorskip("numba")
 from minicnn.kernels.cpu import conv, direct_conv, im2col  # noqa: E402  (needs numba)
 
-
-@st.composite
-def geometries(draw, max_groups=3):
-    """(N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups) that give OH, OW >= 1."""
-    groups = draw(st.integers(1, max_groups))
-    C = groups * draw(st.integers(1, 2))
-    OC = groups * draw(st.integers(1, 3))
-    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    DH, DW = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    H = draw(st.integers(max(1, DH * (KH - 1) + 1 - 2 * PH), 9))
-    W = draw(st.integers(max(1, DW * (KW - 1) + 1 - 2 * PW), 9))
-    N = draw(st.integers(1, 3))
-    return N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups
-
-
 DTYPES = st.sampled_from([numpy.float32, numpy.float64])
 
 
-@given(geometries(max_groups=1), DTYPES, st.integers(0, 2**32 - 1))
+@given(conv_geometries(max_groups=1), DTYPES, st.integers(0, 2**32 - 1))
 def test_im2col_col2im_match_reference(g, dtype, seed):
     N, C, H, W, _, KH, KW, SH, SW, PH, PW, DH, DW, _ = g
     rng = numpy.random.default_rng(seed)
@@ -53,7 +36,7 @@ def test_im2col_col2im_match_reference(g, dtype, seed):
 
 
 @pytest.mark.parametrize("algorithm", conv.ALGORITHMS)
-@given(g=geometries(), dtype=DTYPES, bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+@given(g=conv_geometries(), dtype=DTYPES, bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
 def test_conv2d_forward_backward_match_reference(algorithm, g, dtype, bias, seed):
     # 'direct' takes the direct kernels wherever they apply (stride 1, one group,
     # padding within reach), 'im2col' never, 'auto' where they pay

@@ -8,18 +8,14 @@ from hypothesis import strategies as st
 import minicnn
 from minicnn import nn
 from minicnn.functional.conv import col2im_array, im2col_array
+from minicnn.testing import conv_geometries
 from minicnn.tools import cli, explain
 
 
-@st.composite
-def geometries(draw):
-    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    DH, DW = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    H = draw(st.integers(max(1, DH * (KH - 1) + 1 - 2 * PH), 9))
-    W = draw(st.integers(max(1, DW * (KW - 1) + 1 - 2 * PW), 9))
-    return explain.conv_geometry(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+def geometries():
+    """One conv's geometry, as explain describes it (batch and channels do not matter)."""
+    return conv_geometries(max_groups=1, max_batch=1).map(
+        lambda g: explain.conv_geometry(g[2], g[3], *g[5:13]))   # H, W, KH ... DW
 
 
 def args(g):
