@@ -4,7 +4,7 @@ Each solution runs as a student would run it, ``python solutions/chN_....py``,
 in a fresh process (so one solution's seeds and backend settings cannot leak
 into the next) from a temporary working directory. The chapters' own code
 blocks are run by the docs test; this file checks the solutions, and that
-every solution a chapter names exists.
+every solution a chapter names exists and every figure it shows is committed.
 """
 import os
 import pathlib
@@ -13,6 +13,8 @@ import subprocess
 import sys
 
 import pytest
+
+from minicnn.tools.doc_examples import extract_blocks
 
 TUTORIAL = pathlib.Path(__file__).resolve().parents[2] / "docs" / "tutorial"
 SOLUTIONS = sorted((TUTORIAL / "solutions").glob("ch*.py"))   # _*.py are shared helpers
@@ -30,6 +32,19 @@ def test_every_solution_a_chapter_names_exists(chapter):
     assert named, f"{chapter.name} names no solution files"
     missing = [name for name in named if not (TUTORIAL / "solutions" / name).is_file()]
     assert not missing, f"{chapter.name} names missing solutions {missing}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_every_figure_a_chapter_shows_is_committed_and_made_by_its_code(chapter):
+    """``make docs`` regenerates what the page shows: each ![..](images/X.png) exists,
+    and the chapter's own code writes it (its path appears in a code block)."""
+    text = chapter.read_text(encoding="utf-8")
+    shown = re.findall(r"!\[[^\]]*\]\((images/[\w.-]+\.png)\)", text)
+    missing = [path for path in shown if not (TUTORIAL / path).is_file()]
+    assert not missing, f"{chapter.name} shows figures that are not committed: {missing}"
+    code = "".join(block.source for block in extract_blocks(chapter))
+    not_made = [path for path in shown if path not in code]
+    assert not not_made, f"{chapter.name} shows figures its code does not write: {not_made}"
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
