@@ -27,7 +27,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import re
 import select
 import subprocess
 import sys
@@ -35,14 +34,12 @@ import tempfile
 
 import pytest
 
+from minicnn.tools.doc_examples import BLOCK_TIMEOUT_S
+from minicnn.tools.doc_examples import extract_blocks as extract_markdown_blocks
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RUNNER = pathlib.Path(__file__).resolve().parent / "block_runner.py"
-BLOCK_TIMEOUT_S = 180
 TAIL_LINES = 25
-
-FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`\s]*)")
-ILLUSTRATIVE = re.compile(r"^\s*<!--\s*illustrative:\s*(?P<reason>.*?)\s*-->\s*$")
-PYTHON_INFO = {"python", "py", "python3"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,32 +57,10 @@ class Block:
 
 
 def extract_blocks(path: pathlib.Path, text: str | None = None) -> list[Block]:
-    """The ```python blocks of a Markdown file, in order.
-
-    A fence may be indented (inside a list item); its block's lines lose that
-    indentation. A block runs to the first line that closes it: the same fence
-    character, at least as many of them, and nothing else on the line.
-    """
-    lines = (path.read_text(encoding="utf-8") if text is None else text).splitlines()
-    blocks, i = [], 0
-    while i < len(lines):
-        opening = FENCE_OPEN.match(lines[i])
-        if opening is None:
-            i += 1
-            continue
-        indent, fence = opening["indent"], opening["fence"]
-        closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
-        end = i + 1
-        while end < len(lines) and not closing.match(lines[end]):
-            end += 1
-        if opening["info"].lower() in PYTHON_INFO:
-            body = [ln[len(indent):] if ln.startswith(indent) else ln.lstrip()
-                    for ln in lines[i + 1:end]]
-            marker = ILLUSTRATIVE.match(lines[i - 1]) if i > 0 else None
-            blocks.append(Block(path, i + 1, "\n".join(body) + "\n",
-                                marker["reason"] if marker else None))
-        i = end + 1
-    return blocks
+    """The ```python blocks of a Markdown file, in order, by the rules of
+    ``minicnn.tools.doc_examples`` (the same rules ``make docs`` runs them by)."""
+    return [Block(path, b.line, b.source, b.illustrative)
+            for b in extract_markdown_blocks(path, text)]
 
 
 def markdown_files() -> list[pathlib.Path]:
