@@ -421,12 +421,13 @@ def check_same_kind(op_name: str, tensors) -> None:
     """Raise a clear error when an op mixes float dtypes or CPU/GPU arrays."""
     floats = [t for t in tensors if t.data.dtype.kind == "f"]
     for t in floats[1:]:
-        if t.dtype != floats[0].dtype:
+        if t.data.dtype != floats[0].data.dtype:
             raise TypeError(
                 f"{op_name}: operands have different dtypes {floats[0].dtype} and "
                 f"{t.dtype}; convert one with .to(dtype) (e.g. model.double())")
+    on_gpu = is_cupy_array(tensors[0].data) if tensors else False
     for t in tensors[1:]:
-        if t.device != tensors[0].device:
+        if is_cupy_array(t.data) != on_gpu:
             raise TypeError(
                 f"{op_name}: operands are on different devices {tensors[0].device} and "
                 f"{t.device}; move one with .to('{tensors[0].device}')")
@@ -521,8 +522,9 @@ class Function:
 
     def _release(self):
         """Free the buffers saved for backward (called after backward)."""
-        keep = _GRAPH_FIELDS | set(vars(self).get("_settings", ()))
-        for name in [n for n in vars(self) if n not in keep]:
+        fields = vars(self)
+        settings = fields.get("_settings", ())
+        for name in [n for n in fields if n not in _GRAPH_FIELDS and n not in settings]:
             delattr(self, name)
         self.released = True
 
@@ -532,6 +534,8 @@ class Function:
 
 def _check_forward_outputs(name: str, outputs: tuple) -> tuple:
     """Arrays only: a forward works on raw arrays and returns raw arrays."""
+    if all(type(y) is numpy.ndarray for y in outputs):   # the common case, checked fast
+        return outputs
     checked = []
     for i, y in enumerate(outputs):
         if isinstance(y, numpy.generic):      # x.sum() gives a NumPy scalar
@@ -549,12 +553,9 @@ def _check_forward_outputs(name: str, outputs: tuple) -> tuple:
 def _saved_versions(node, tensors, results):
     """(tensor, version) for every input/output whose array the node saved, so
     backward can tell when one was changed in place after forward."""
-    saved = [v for k, v in vars(node).items() if k not in _GRAPH_FIELDS and _is_array(v)]
-    watched = []
-    for t in list(tensors) + list(results):
-        if any(v is t.data for v in saved):
-            watched.append((weakref.ref(t), t._version))
-    return watched
+    saved = {id(v) for k, v in vars(node).items() if k not in _GRAPH_FIELDS}
+    return [(weakref.ref(t), t._version) for t in (*tensors, *results)
+            if id(t.data) in saved]
 
 
 def _check_versions(fn) -> None:
@@ -569,6 +570,9 @@ def _check_versions(fn) -> None:
 
 
 def _check_gradient(fn, i, x, gx):
+    xdata = x.data
+    if type(gx) is numpy.ndarray and gx.shape == xdata.shape and gx.dtype == xdata.dtype:
+        return gx                                         # the common case, checked fast
     name = type(fn).__name__
     if isinstance(gx, Tensor):
         raise TypeError(

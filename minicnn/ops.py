@@ -52,31 +52,37 @@ _DEFAULT_OF_KIND = {0: numpy.dtype(numpy.bool_), 1: numpy.dtype(numpy.int64),
 
 
 def _rank(dtype) -> int:
-    return _KIND_RANK.get(numpy.dtype(dtype).kind, 2)
+    return _KIND_RANK.get(dtype.kind, 2)
+
+
+# The kind a Python number brings: bool < int < float (their exact type counts, as
+# bool is an int subclass).
+_PYTHON_RANK = {bool: 0, int: 1, float: 2}
 
 
 def result_type(a, b) -> numpy.dtype:
     """The dtype of ``a op b`` by PyTorch's promotion rules (one of them a Tensor)."""
     if isinstance(a, Tensor) and isinstance(b, Tensor):
-        ra, rb = _rank(a.dtype), _rank(b.dtype)
+        da, db = a.data.dtype, b.data.dtype
+        if da == db:
+            return da
+        ra, rb = _rank(da), _rank(db)
         if ra == rb:
-            return numpy.promote_types(a.dtype, b.dtype)
-        return a.dtype if ra > rb else b.dtype
+            return numpy.promote_types(da, db)
+        return da if ra > rb else db
     tensor, other = (a, b) if isinstance(a, Tensor) else (b, a)
-    r_tensor, r_other = _rank(tensor.dtype), _rank(_weak_dtype(other))
-    if r_other > r_tensor:
+    dtype = tensor.data.dtype
+    r_other = _PYTHON_RANK.get(type(other))
+    if r_other is None:
+        r_other = _rank(_weak_dtype(other))
+    if r_other > _rank(dtype):
         return _DEFAULT_OF_KIND[r_other]
-    return tensor.dtype
+    return dtype
 
 
 def _weak_dtype(x) -> numpy.dtype:
-    """The dtype a non-Tensor operand brings (only its kind counts)."""
-    if isinstance(x, bool):
-        return numpy.dtype(numpy.bool_)
-    if isinstance(x, int):
-        return numpy.dtype(numpy.int64)
-    if isinstance(x, float):
-        return numpy.dtype(numpy.float64)
+    """The dtype a non-Tensor operand (an array, a NumPy scalar, a list) brings;
+    only its kind counts."""
     dtype = getattr(x, "dtype", None)
     return numpy.dtype(dtype) if dtype is not None else numpy.asarray(x).dtype
 
@@ -84,7 +90,7 @@ def _weak_dtype(x) -> numpy.dtype:
 def _as_dtype(x, dtype, like: Tensor):
     """``x`` (a Tensor, number or array) as a Tensor of ``dtype`` on ``like``'s device."""
     if isinstance(x, Tensor):
-        return cast(x, dtype)
+        return x if x.data.dtype == dtype else Cast(dtype)(x)
     xp = get_array_module(like.data)
     try:
         return Tensor(xp.asarray(x, dtype=dtype))
