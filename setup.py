@@ -25,6 +25,8 @@ LAYOUT = {
     "minicnn.exercises": "minicnn/exercises",
     "minicnn.exercises.skeletons": "minicnn/exercises/skeletons",
     "minicnn.kernels": "kernels",
+    "minicnn.kernels.cpu": "kernels/cpu",
+    "minicnn.kernels.cuda": "kernels/cuda",
     "minicnn.zoo": "zoo",
     "minicnn.bench": "benchmarks",
 }
@@ -41,7 +43,7 @@ setup(
     python_requires=">=3.10",
     packages=list(PACKAGES),
     package_dir=PACKAGES,
-    package_data={"minicnn.kernels": ["cuda/*.cu"]},
+    package_data={"minicnn.kernels.cuda": ["*.cu"]},
     install_requires=["numpy>=1.24"],
     extras_require={
         "numba": ["numba>=0.60"],

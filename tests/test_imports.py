@@ -160,3 +160,17 @@ def test_the_walk_sees_a_planted_cycle(tmp_path):
 def test_every_installed_package_is_importable():
     for package in _layout():
         assert importlib.util.find_spec(package) is not None, package
+
+
+def test_every_subpackage_is_installed():
+    """A folder with an __init__.py under an installed package is in setup.py's
+    LAYOUT, or a regular (non-editable) install would leave it out."""
+    layout = _layout()
+    folders = {(ROOT / path).resolve() for path in layout.values()}
+    missing = []
+    for path in layout.values():
+        for init in (ROOT / path).rglob("__init__.py"):
+            folder = init.parent.resolve()
+            if folder not in folders and "__pycache__" not in folder.parts:
+                missing.append(str(folder.relative_to(ROOT)))
+    assert not missing, f"packages missing from setup.py's LAYOUT: {sorted(missing)}"
