@@ -13,8 +13,10 @@ from minicnn.data import datasets
 from minicnn.data.datasets import idx_bytes
 from minicnn.settings import settings
 from minicnn.tools import cli
+from minicnn.zoo import list_models
 
-COMMANDS = ["train", "eval", "predict", "summary", "gradcheck", "visualize", "info", "demo"]
+COMMANDS = ["train", "eval", "predict", "summary", "gradcheck", "visualize", "info", "demo",
+            "graph", "explain", "exercise", "bench"]
 
 
 @pytest.fixture(autouse=True)
@@ -217,6 +219,15 @@ def test_demo_falls_back_to_digits(env, capsys):
 def test_every_command_has_help(command, capsys):
     code, out, _ = run([command, "--help"], capsys)
     assert code == 0 and out.startswith("usage: minicnn " + command)
+
+
+@pytest.mark.parametrize("command", ["train", "summary", "graph", "visualize"])
+def test_model_commands_list_the_models_in_their_help(command, capsys):
+    code, out, _ = run([command, "--help"], capsys)
+    assert code == 0
+    flat = " ".join(out.split())          # argparse wraps the list over lines
+    for name in list_models():
+        assert name in flat, (command, name)
 
 
 def test_subprocess_help():
