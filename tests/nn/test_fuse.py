@@ -27,8 +27,9 @@ for _name in list_models():
     elif _name.startswith("resnet"):
         SETUPS[_name] = ({}, (2, 3, 32, 32))
 # BatchNorm2d layers that must stay: cifar10_bn_cnn and fashion_mnist_cnn put their
-# BNs after the ReLU (conv -> relu -> bn), resnet164's pre-activation bn1 of each of its 54 blocks and
-# its final bn normalise a residual sum, googlenet's two auxiliary heads do not run
+# BNs after the ReLU (conv -> relu -> bn); in resnet164 the pre-activation bn1 of
+# blocks 2-54 and the final bn normalise a residual sum (block 1's bn1 reads the
+# stem conv's output and does fold); googlenet's two auxiliary heads do not run
 # in eval mode. Every other zoo BN follows a conv and must be gone.
 KEEPS_BN = {"cifar10_bn_cnn": 3, "fashion_mnist_cnn": 2, "resnet164": 54, "googlenet": 2}
 
