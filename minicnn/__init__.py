@@ -32,6 +32,7 @@ from minicnn.gradient_check import (
     gradcheck_graph,
     numerical_grad,
 )
+from minicnn.nn.fuse import optimize_for_inference
 from minicnn.rng import manual_seed
 from minicnn.runtime.malloc import retain_freed_memory
 from minicnn.serialization import load, save
@@ -44,7 +45,7 @@ __all__ = [
     "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled",
     "set_backend", "get_backend", "use_backend", "get_array_module", "BackendUnavailableError",
     "set_workspace", "get_workspace", "manual_seed", "save", "load", "info", "summary",
-    "draw_graph",
+    "draw_graph", "optimize_for_inference",
     "numerical_grad", "gradcheck", "GradcheckError", "GradcheckResult", "gradcheck_graph",
     "functional", "nn", "optim",
     "retain_freed_memory", "__version__",

@@ -16,6 +16,7 @@ from minicnn.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax,
 from minicnn.nn.container import ModuleDict, ModuleList, Sequential
 from minicnn.nn.conv import Conv2d
 from minicnn.nn.dropout import Dropout
+from minicnn.nn.fuse import fold_conv_bn, optimize_for_inference
 from minicnn.nn.linear import Flatten, Identity, Linear
 from minicnn.nn.loss import CrossEntropyLoss, MSELoss, NLLLoss
 from minicnn.nn.module import IncompatibleKeys, Module, Parameter, StateDictError
@@ -29,6 +30,7 @@ __all__ = [
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "BatchNorm1d", "BatchNorm2d", "LocalResponseNorm",
     "Dropout",
+    "optimize_for_inference", "fold_conv_bn",
     "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
     "CrossEntropyLoss", "NLLLoss", "MSELoss",
     "init",

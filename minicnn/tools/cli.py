@@ -23,6 +23,7 @@ import json
 import os
 import sys
 
+from minicnn.nn.fuse import optimize_for_inference
 from minicnn.rng import manual_seed
 from minicnn.runtime.fileio import strict_json
 from minicnn.tools import exercise_cli, gradcheck_suite
@@ -143,6 +144,14 @@ def cmd_train(args) -> int:
 
 
 # ------------------------------------------------------------ checkpoints
+def _folded(model, cfg):
+    """The checkpoint's model with BatchNorm folded into its convs (outputs unchanged
+    to float32 rounding); one blank image traces which conv feeds which BN."""
+    import numpy
+    C, S = cfg["in_channels"], cfg["input_size"]
+    return optimize_for_inference(model, example_input=numpy.zeros((1, C, S, S), numpy.float32))
+
+
 def cmd_eval(args) -> int:
     device = _setup_backend(args)
     model, cfg = model_from_checkpoint(args.checkpoint, device)
@@ -155,6 +164,7 @@ def cmd_eval(args) -> int:
                            f"with {cfg['num_classes']} classes")
     loader = recipe.test_loader(ds, cfg["mean"], cfg["std"], args.limit, args.batch_size,
                                 device)
+    model = _folded(model, cfg)
     result = evaluate(model, loader, progress=_progress_flag(args), desc="eval")
     metrics = {"checkpoint": args.checkpoint, "dataset": ds.name, "split": "test",
                "test_loss": result["loss"], "test_accuracy": result["accuracy"],
@@ -202,6 +212,7 @@ def cmd_predict(args) -> int:
     C, S = cfg["in_channels"], cfg["input_size"]
     batch = numpy.stack([_read_image(p, C, S, args.invert) for p in args.images])
     x = T.Normalize(cfg["mean"], cfg["std"])(batch)
+    model = _folded(model, cfg)
     with minicnn.no_grad():
         probs = F.softmax(model(minicnn.Tensor(x)), dim=1).numpy()
     classes = cfg["classes"]
