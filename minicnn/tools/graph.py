@@ -46,6 +46,7 @@ from minicnn.backend import get_array_module
 from minicnn.runtime.fileio import atomic_write
 
 __all__ = ["draw_graph", "trace_graph", "graph_nodes", "graph_dot", "saved_bytes", "dot_available",
+           "wrap_functions",
            "RENDER_FORMATS"]
 
 # suffixes dot renders (anything else than .dot and these is an error)
@@ -101,29 +102,30 @@ def _norm(array) -> float:
 
 # ------------------------------------------------------------------ tracing
 @contextlib.contextmanager
-def trace_graph(model=None):
-    """Record, for every Function call inside the block, its forward and backward
-    time, the bytes it saved, the norm of its output gradient, and (given
-    ``model``) the top-level module that made it. ``draw_graph`` shows them.
+def wrap_functions(on_forward, on_backward):
+    """Call ``on_forward`` after every Function call and ``on_backward`` after
+    every backward inside the block: the one instrument behind ``trace_graph``
+    and ``minicnn.profile``.
 
-    Works by wrapping ``Function.__call__`` and each Function class's
-    ``backward`` for the duration of the block; everything is restored on exit.
-    Yields a dict with ``'nodes'``: the number of calls that recorded a node.
+    ``on_forward(fn, node, start, end)``: ``fn`` the Function called, ``node``
+    the graph node the call recorded (``None`` under ``no_grad`` or when no
+    input needs a gradient), ``start``/``end`` ``time.perf_counter()`` seconds.
+    ``on_backward(node, gys, start, end)``: ``gys`` the output gradients.
+
+    Works by replacing ``Function.__call__`` and, for each Function class it
+    sees, that class's ``backward`` for the duration of the block (the engine
+    itself is not changed); everything is restored on exit, innermost first,
+    so blocks may nest.
     """
-    stats = {"nodes": 0}
     original_call = Function.__call__
     patched = {}            # class -> its own 'backward' attribute (or None)
-    current = {"module": None}
-    handles = []
 
     def timed_backward(cls, backward):
         def wrapper(self, *gys):
             start = time.perf_counter()
             gxs = backward(self, *gys)
-            if type(self) is cls and self in _TRACE:  # a subclass's wrapper times its own
-                entry = _TRACE[self]
-                entry["backward_s"] = entry.get("backward_s", 0.0) + time.perf_counter() - start
-                entry["grad_norm"] = math.sqrt(sum(_norm(g) ** 2 for g in gys))
+            if type(self) is cls:  # a subclass's wrapper reports its own
+                on_backward(self, gys, start, time.perf_counter())
             return gxs
         return wrapper
 
@@ -134,12 +136,49 @@ def trace_graph(model=None):
             cls.backward = timed_backward(cls, cls.backward)
         start = time.perf_counter()
         out = original_call(self, *inputs)
-        seconds = time.perf_counter() - start
-        if "inputs" in vars(self):  # the call recorded a node
-            stats["nodes"] += 1
-            _TRACE[self] = {"forward_s": seconds, "saved_bytes": saved_bytes(self),
-                            "module": current["module"]}
+        end = time.perf_counter()
+        first = out[0] if isinstance(out, tuple) else out
+        on_forward(self, getattr(first, "grad_fn", None), start, end)
         return out
+
+    Function.__call__ = traced_call
+    try:
+        yield
+    finally:
+        Function.__call__ = original_call
+        for cls, own in patched.items():
+            if own is None:
+                del cls.backward
+            else:
+                cls.backward = own
+
+
+@contextlib.contextmanager
+def trace_graph(model=None):
+    """Record, for every Function call inside the block, its forward and backward
+    time, the bytes it saved, the norm of its output gradient, and (given
+    ``model``) the top-level module that made it. ``draw_graph`` shows them.
+
+    Works through ``wrap_functions`` (``Function.__call__`` and each Function
+    class's ``backward`` wrapped for the duration of the block; everything is
+    restored on exit). Yields a dict with ``'nodes'``: the number of calls that
+    recorded a node.
+    """
+    stats = {"nodes": 0}
+    current = {"module": None}
+    handles = []
+
+    def on_forward(fn, node, start, end):
+        if node is not None:
+            stats["nodes"] += 1
+            _TRACE[node] = {"forward_s": end - start, "saved_bytes": saved_bytes(node),
+                            "module": current["module"]}
+
+    def on_backward(node, gys, start, end):
+        if node in _TRACE:
+            entry = _TRACE[node]
+            entry["backward_s"] = entry.get("backward_s", 0.0) + end - start
+            entry["grad_norm"] = math.sqrt(sum(_norm(g) ** 2 for g in gys))
 
     if model is not None:
         for name, child in model.named_children():
@@ -150,16 +189,10 @@ def trace_graph(model=None):
                 current["module"] = None
             handles.append(child.register_forward_pre_hook(enter))
             handles.append(child.register_forward_hook(leave))
-    Function.__call__ = traced_call
     try:
-        yield stats
+        with wrap_functions(on_forward, on_backward):
+            yield stats
     finally:
-        Function.__call__ = original_call
-        for cls, own in patched.items():
-            if own is None:
-                del cls.backward
-            else:
-                cls.backward = own
         for h in handles:
             h.remove()
 
