@@ -107,9 +107,10 @@ def wrap_functions(on_forward, on_backward):
     every backward inside the block: the one instrument behind ``trace_graph``
     and ``minicnn.profile``.
 
-    ``on_forward(fn, node, start, end)``: ``fn`` the Function called, ``node``
-    the graph node the call recorded (``None`` under ``no_grad`` or when no
-    input needs a gradient), ``start``/``end`` ``time.perf_counter()`` seconds.
+    ``on_forward(fn, node, inputs, start, end)``: ``fn`` the Function called,
+    ``node`` the graph node the call recorded (``None`` under ``no_grad`` or
+    when no input needs a gradient), ``inputs`` its arguments, ``start``/``end``
+    ``time.perf_counter()`` seconds.
     ``on_backward(node, gys, start, end)``: ``gys`` the output gradients.
 
     Works by replacing ``Function.__call__`` and, for each Function class it
@@ -138,7 +139,7 @@ def wrap_functions(on_forward, on_backward):
         out = original_call(self, *inputs)
         end = time.perf_counter()
         first = out[0] if isinstance(out, tuple) else out
-        on_forward(self, getattr(first, "grad_fn", None), start, end)
+        on_forward(self, getattr(first, "grad_fn", None), inputs, start, end)
         return out
 
     Function.__call__ = traced_call
@@ -168,7 +169,7 @@ def trace_graph(model=None):
     current = {"module": None}
     handles = []
 
-    def on_forward(fn, node, start, end):
+    def on_forward(fn, node, inputs, start, end):
         if node is not None:
             stats["nodes"] += 1
             _TRACE[node] = {"forward_s": end - start, "saved_bytes": saved_bytes(node),

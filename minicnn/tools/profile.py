@@ -22,7 +22,7 @@ run (the engine frees a node's buffers then, unless ``retain_graph=True``), so
 the forward pass for an ordinary step.
 
 GFLOP/s is given for ``Conv2dFunction`` and ``LinearFunction`` only, whose
-FLOPs follow from the saved shapes (``minicnn.bench.flops``; backward counts
+FLOPs follow from the input shapes (``minicnn.bench.flops``; backward counts
 2x forward); the other ops are memory bound and show "-". Times are wall
 clock, on the GPU too: a CuPy kernel runs asynchronously, so there a slice
 shows the launch, not the kernel, unless the op synchronises.
@@ -39,11 +39,16 @@ import threading
 import time
 from collections import defaultdict
 
+import numpy
+
 from minicnn.bench.flops import backward_factor, conv2d_flops, linear_flops
 from minicnn.runtime.fileio import atomic_write
 from minicnn.tools.graph import _human, saved_bytes, wrap_functions
 
 __all__ = ["profile", "Profile", "OpEvent"]
+
+# the ops whose FLOPs minicnn.bench.flops counts: class name -> its name there
+_FLOP_OPS = {"Conv2dFunction": "conv2d", "LinearFunction": "linear"}
 
 
 class OpEvent:
@@ -66,23 +71,25 @@ class OpEvent:
         return self.end - self.start
 
 
-def _forward_flops(node) -> int | None:
-    """FLOPs of one forward, from the arrays the node saved (conv2d and linear only)."""
-    name = type(node).__name__
-    if name == "Conv2dFunction" and hasattr(node, "x") and hasattr(node, "weight"):
-        N, C, H, W = node.x.shape
-        OC, _, KH, KW = node.weight.shape
-        SH, SW, PH, PW, DH, DW, groups = node.geometry
+def _forward_flops(fn, inputs) -> int | None:
+    """FLOPs of one forward of ``fn`` (conv2d and linear only; else None), from
+    its input shapes and, for conv2d, its geometry setting."""
+    name = type(fn).__name__
+    if name not in _FLOP_OPS or len(inputs) < 2:
+        return None
+    x, weight = (getattr(t, "shape", None) for t in inputs[:2])
+    if x is None or weight is None:
+        return None
+    if name == "Conv2dFunction":
+        N, C, H, W = x
+        OC, _, KH, KW = weight
+        SH, SW, PH, PW, DH, DW, groups = fn.geometry
         if (SH, PH, DH) != (SW, PW, DW):  # flops.py's formula takes one value per pair
             return None
         return conv2d_flops(N, C, H, W, OC, KH, KW, SH, PH, DH, groups)
-    if name == "LinearFunction" and hasattr(node, "x") and hasattr(node, "W"):
-        out_features, in_features = node.W.shape
-        return linear_flops(node.x.size // in_features, in_features, out_features)
-    return None
-
-
-_FLOP_OPS = {"Conv2dFunction": "conv2d", "LinearFunction": "linear"}
+    out_features, in_features = weight
+    N = int(numpy.prod(x)) // in_features  # every leading axis is a batch axis
+    return linear_flops(N, in_features, out_features)
 
 
 class Profile:
@@ -100,14 +107,13 @@ class Profile:
         self._calls = 0
 
     # ----------------------------------------------------------- recording
-    def _on_forward(self, fn, node, start, end):
+    def _on_forward(self, fn, node, inputs, start, end):
         self._calls += 1
         op = type(fn).__name__
         held = 0
-        flops = None
+        flops = _forward_flops(fn, inputs)
         if node is not None:
             held = saved_bytes(node)
-            flops = _forward_flops(node)
             self._held_by_node[id(node)] = (op, held)
             self._held += held
             self.peak_bytes = max(self.peak_bytes, self._held)
@@ -117,12 +123,11 @@ class Profile:
     def _on_backward(self, node, gys, start, end):
         op = type(node).__name__
         entry = self._held_by_node.pop(id(node), None)
-        flops = None
         if entry is not None:
             self._held -= entry[1]  # the engine frees the buffers after backward
-        fwd = _forward_flops(node)
-        if fwd is not None and op in _FLOP_OPS:
-            flops = int(fwd * backward_factor(_FLOP_OPS[op]))
+        flops = _forward_flops(node, getattr(node, "inputs", ()))
+        if flops is not None:
+            flops = int(flops * backward_factor(_FLOP_OPS[op]))
         self.events.append(OpEvent(op, "backward", start - self.origin, end - self.origin,
                                    0, flops))
 
