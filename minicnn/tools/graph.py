@@ -101,6 +101,39 @@ def _norm(array) -> float:
 
 
 # ------------------------------------------------------------------ tracing
+# the (on_forward, on_backward) pairs of the open wrap_functions blocks, and what
+# they replaced: Function.__call__ and each patched class's own 'backward' (or None)
+_LISTENERS: list = []
+_ORIGINAL: dict = {}
+
+
+def _timed_backward(cls, backward):
+    def wrapper(self, *gys):
+        start = time.perf_counter()
+        gxs = backward(self, *gys)
+        end = time.perf_counter()
+        if type(self) is cls:  # a subclass's wrapper reports its own
+            for _, on_backward in list(_LISTENERS):
+                on_backward(self, gys, start, end)
+        return gxs
+    return wrapper
+
+
+def _traced_call(self, *inputs):
+    cls = type(self)
+    if cls not in _ORIGINAL:
+        _ORIGINAL[cls] = cls.__dict__.get("backward")
+        cls.backward = _timed_backward(cls, cls.backward)
+    start = time.perf_counter()
+    out = _ORIGINAL[Function](self, *inputs)
+    end = time.perf_counter()
+    first = out[0] if isinstance(out, tuple) else out
+    node = getattr(first, "grad_fn", None)
+    for on_forward, _ in list(_LISTENERS):
+        on_forward(self, node, inputs, start, end)
+    return out
+
+
 @contextlib.contextmanager
 def wrap_functions(on_forward, on_backward):
     """Call ``on_forward`` after every Function call and ``on_backward`` after
@@ -114,44 +147,28 @@ def wrap_functions(on_forward, on_backward):
     ``on_backward(node, gys, start, end)``: ``gys`` the output gradients.
 
     Works by replacing ``Function.__call__`` and, for each Function class it
-    sees, that class's ``backward`` for the duration of the block (the engine
-    itself is not changed); everything is restored on exit, innermost first,
-    so blocks may nest.
+    sees, that class's ``backward`` while any block is open (the engine itself
+    is not changed). Blocks may nest: they share one wrapping, so each call is
+    timed once and every open block hears of it; the last block to close
+    restores everything.
     """
-    original_call = Function.__call__
-    patched = {}            # class -> its own 'backward' attribute (or None)
-
-    def timed_backward(cls, backward):
-        def wrapper(self, *gys):
-            start = time.perf_counter()
-            gxs = backward(self, *gys)
-            if type(self) is cls:  # a subclass's wrapper reports its own
-                on_backward(self, gys, start, time.perf_counter())
-            return gxs
-        return wrapper
-
-    def traced_call(self, *inputs):
-        cls = type(self)
-        if cls not in patched:
-            patched[cls] = cls.__dict__.get("backward")
-            cls.backward = timed_backward(cls, cls.backward)
-        start = time.perf_counter()
-        out = original_call(self, *inputs)
-        end = time.perf_counter()
-        first = out[0] if isinstance(out, tuple) else out
-        on_forward(self, getattr(first, "grad_fn", None), inputs, start, end)
-        return out
-
-    Function.__call__ = traced_call
+    listener = (on_forward, on_backward)
+    if not _LISTENERS:
+        _ORIGINAL[Function] = Function.__call__
+        Function.__call__ = _traced_call
+    _LISTENERS.append(listener)
     try:
         yield
     finally:
-        Function.__call__ = original_call
-        for cls, own in patched.items():
-            if own is None:
-                del cls.backward
-            else:
-                cls.backward = own
+        _LISTENERS.remove(listener)
+        if not _LISTENERS:
+            Function.__call__ = _ORIGINAL.pop(Function)
+            for cls, own in _ORIGINAL.items():
+                if own is None:
+                    del cls.backward
+                else:
+                    cls.backward = own
+            _ORIGINAL.clear()
 
 
 @contextlib.contextmanager
