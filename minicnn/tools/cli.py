@@ -399,7 +399,8 @@ def cmd_profile(args) -> int:
     top = ", ".join(f"{op} {_human(b)}" for op, b in list(memory["by_op"].items())[:3]
                     if b > 0)
     print(f"peak held for backward: {_human(memory['peak_bytes'])}"
-          + (f" (most saved by {top})" if top else ""))
+          + (f" (saved over the {args.steps} profiled step{'s' if args.steps > 1 else ''}, "
+             f"most by {top})" if top else ""))
     without, with_ = statistics.median(plain), statistics.median(profiled)
     print(f"step time: {without * 1e3:.2f} ms without the profiler, {with_ * 1e3:.2f} ms "
           f"with it (median of {args.steps}; overhead "
