@@ -38,6 +38,7 @@ from minicnn.runtime.malloc import retain_freed_memory
 from minicnn.serialization import load, save
 from minicnn.tools.graph import draw_graph
 from minicnn.tools.info import info
+from minicnn.tools.profile import profile
 from minicnn.tools.summary import summary
 from minicnn.version import __version__
 
@@ -45,7 +46,7 @@ __all__ = [
     "Tensor", "Function", "no_grad", "enable_grad", "is_grad_enabled",
     "set_backend", "get_backend", "use_backend", "get_array_module", "BackendUnavailableError",
     "set_workspace", "get_workspace", "manual_seed", "save", "load", "info", "summary",
-    "draw_graph", "optimize_for_inference",
+    "draw_graph", "optimize_for_inference", "profile",
     "numerical_grad", "gradcheck", "GradcheckError", "GradcheckResult", "gradcheck_graph",
     "functional", "nn", "optim",
     "retain_freed_memory", "__version__",

@@ -7,6 +7,7 @@
     minicnn gradcheck conv2d
     minicnn visualize runs/lenet/checkpoint_best.npz --out runs/lenet/pictures
     minicnn graph resnet18 --input-shape 3,32,32 --out resnet18.svg
+    minicnn profile resnet18 --input-shape 3,32,32 --steps 3 --trace step.json
     minicnn explain conv2d --input 1,7,7 --kernel 3 --stride 2 --padding 1 --out pics
     minicnn info
     minicnn demo
@@ -349,6 +350,78 @@ def cmd_graph(args) -> int:
     for path in written:
         print(path)
     return 0
+
+# -------------------------------------------------------------------- profile
+def cmd_profile(args) -> int:
+    """Time a few training (or eval) steps of a zoo model, op by op."""
+    import statistics
+    import time
+
+    import numpy
+
+    import minicnn
+    import minicnn.functional as F
+    from minicnn.optim import SGD
+    from minicnn.tools.graph import _human
+    from minicnn.tools.profile import profile
+
+    _setup_backend(args)
+    C, H, W = _parse_shape(args.input_shape) if args.input_shape else _default_shape(args.model)
+    if H != W:
+        raise CommandError(f"--input-shape {args.input_shape}: the zoo builds square inputs")
+    model, key, variant = build_model(args.model, args.num_classes, C, H, args.variant)
+    training = not args.eval
+    model.train(training)
+    optimizer = SGD(model.parameters(), lr=0.01)
+    rng = numpy.random.default_rng(args.seed)
+    x = minicnn.Tensor(rng.standard_normal((args.batch_size, C, H, W)).astype(numpy.float32))
+
+    def step():
+        if not training:
+            with minicnn.no_grad():
+                model(x)
+            return
+        out = model(x)
+        heads = list(out) if isinstance(out, tuple) else [out]  # GoogLeNet: main + aux
+        labels = rng.integers(0, heads[0].shape[1], args.batch_size)
+        loss = F.cross_entropy(heads[0], labels)
+        for aux in heads[1:]:
+            loss = loss + 0.3 * F.cross_entropy(aux, labels)  # the paper's aux weight
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def timed(run) -> float:
+        start = time.perf_counter()
+        run()
+        return time.perf_counter() - start
+
+    step()  # warm-up: Numba compiles, the workspace and allocator grow
+    plain = [timed(step) for _ in range(args.steps)]
+    with profile() as prof:
+        profiled = [timed(step) for _ in range(args.steps)]
+    name = f"{key}{'-' + variant if variant else ''}"
+    mode = "training (forward, cross-entropy, backward, SGD)" if training else \
+        "eval (forward under no_grad)"
+    print(f"{name}, input ({args.batch_size}, {C}, {H}, {W}), {mode}, {args.steps} timed "
+          f"step{'s' if args.steps > 1 else ''}; {backend_line()}")
+    print(prof.table())
+    memory = prof.memory()
+    top = ", ".join(f"{op} {_human(b)}" for op, b in list(memory["by_op"].items())[:3]
+                    if b > 0)
+    print(f"peak held for backward: {_human(memory['peak_bytes'])}"
+          + (f" (saved over the {args.steps} profiled step{'s' if args.steps > 1 else ''}, "
+             f"most by {top})" if top else ""))
+    without, with_ = statistics.median(plain), statistics.median(profiled)
+    print(f"step time: {without * 1e3:.2f} ms without the profiler, {with_ * 1e3:.2f} ms "
+          f"with it (median of {args.steps}; overhead "
+          f"{100.0 * (with_ - without) / without:+.1f}%)")
+    if args.trace:
+        print(f"wrote {prof.chrome_trace(args.trace)} (open in https://ui.perfetto.dev "
+              f"or chrome://tracing)")
+    args._profile = prof
+    return 0
+
 
 # -------------------------------------------------------------------- explain
 def _pair_arg(text):
@@ -711,6 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_visualize)
 
     _add_graph_parser(sub)
+    _add_profile_parser(sub)
     _add_explain_parser(sub)
 
     p = sub.add_parser("bench", add_help=False, help="time ops and models against PyTorch",
@@ -760,6 +834,32 @@ def _add_graph_parser(sub):
                    help="add each node's forward and backward time")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_graph)
+
+
+def _add_profile_parser(sub):
+    p = sub.add_parser("profile", help="where a zoo model's training step spends its time",
+                       description="Run one warm-up step and then --steps timed steps of "
+                       "MODEL on random data (forward, cross-entropy, backward, SGD; or "
+                       "with --eval a forward under no_grad), and print one row per op: "
+                       "calls, forward and backward ms, %% of the ops' time, GFLOP/s "
+                       "(conv2d and linear), bytes saved for backward; then the peak "
+                       "memory held for backward and the step time with and without the "
+                       "profiler. --trace writes a Chrome trace (Perfetto, "
+                       "chrome://tracing).")
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    p.add_argument("--input-shape", metavar="C,H,W", help="default: the model's own")
+    p.add_argument("--batch-size", type=_positive_int, default=2,
+                   help="2 by default: BatchNorm needs two values per channel in training")
+    p.add_argument("--steps", type=_positive_int, default=3,
+                   help="timed steps, each run once without and once with the profiler")
+    p.add_argument("--eval", action="store_true",
+                   help="profile the eval forward (no_grad) instead of a training step")
+    p.add_argument("--trace", metavar="FILE", help="write the Chrome trace JSON here")
+    p.add_argument("--variant")
+    p.add_argument("--num-classes", type=_positive_int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    _add_runtime(p, device=False)
+    p.set_defaults(func=cmd_profile)
 
 
 def _add_explain_parser(sub):

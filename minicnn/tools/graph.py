@@ -46,6 +46,7 @@ from minicnn.backend import get_array_module
 from minicnn.runtime.fileio import atomic_write
 
 __all__ = ["draw_graph", "trace_graph", "graph_nodes", "graph_dot", "saved_bytes", "dot_available",
+           "wrap_functions",
            "RENDER_FORMATS"]
 
 # suffixes dot renders (anything else than .dot and these is an error)
@@ -100,46 +101,102 @@ def _norm(array) -> float:
 
 
 # ------------------------------------------------------------------ tracing
+# the (on_forward, on_backward) pairs of the open wrap_functions blocks, and what
+# they replaced: Function.__call__ and each patched class's own 'backward' (or None)
+_LISTENERS: list = []
+_ORIGINAL: dict = {}
+
+
+def _timed_backward(cls, backward):
+    def wrapper(self, *gys):
+        start = time.perf_counter()
+        gxs = backward(self, *gys)
+        end = time.perf_counter()
+        if type(self) is cls:  # a subclass's wrapper reports its own
+            for _, on_backward in list(_LISTENERS):
+                on_backward(self, gys, start, end)
+        return gxs
+    return wrapper
+
+
+def _traced_call(self, *inputs):
+    cls = type(self)
+    if cls not in _ORIGINAL:
+        _ORIGINAL[cls] = cls.__dict__.get("backward")
+        cls.backward = _timed_backward(cls, cls.backward)
+    start = time.perf_counter()
+    out = _ORIGINAL[Function](self, *inputs)
+    end = time.perf_counter()
+    first = out[0] if isinstance(out, tuple) else out
+    node = getattr(first, "grad_fn", None)
+    for on_forward, _ in list(_LISTENERS):
+        on_forward(self, node, inputs, start, end)
+    return out
+
+
+@contextlib.contextmanager
+def wrap_functions(on_forward, on_backward):
+    """Call ``on_forward`` after every Function call and ``on_backward`` after
+    every backward inside the block: the one instrument behind ``trace_graph``
+    and ``minicnn.profile``.
+
+    ``on_forward(fn, node, inputs, start, end)``: ``fn`` the Function called,
+    ``node`` the graph node the call recorded (``None`` under ``no_grad`` or
+    when no input needs a gradient), ``inputs`` its arguments, ``start``/``end``
+    ``time.perf_counter()`` seconds.
+    ``on_backward(node, gys, start, end)``: ``gys`` the output gradients.
+
+    Works by replacing ``Function.__call__`` and, for each Function class it
+    sees, that class's ``backward`` while any block is open (the engine itself
+    is not changed). Blocks may nest: they share one wrapping, so each call is
+    timed once and every open block hears of it; the last block to close
+    restores everything.
+    """
+    listener = (on_forward, on_backward)
+    if not _LISTENERS:
+        _ORIGINAL[Function] = Function.__call__
+        Function.__call__ = _traced_call
+    _LISTENERS.append(listener)
+    try:
+        yield
+    finally:
+        _LISTENERS.remove(listener)
+        if not _LISTENERS:
+            Function.__call__ = _ORIGINAL.pop(Function)
+            for cls, own in _ORIGINAL.items():
+                if own is None:
+                    del cls.backward
+                else:
+                    cls.backward = own
+            _ORIGINAL.clear()
+
+
 @contextlib.contextmanager
 def trace_graph(model=None):
     """Record, for every Function call inside the block, its forward and backward
     time, the bytes it saved, the norm of its output gradient, and (given
     ``model``) the top-level module that made it. ``draw_graph`` shows them.
 
-    Works by wrapping ``Function.__call__`` and each Function class's
-    ``backward`` for the duration of the block; everything is restored on exit.
-    Yields a dict with ``'nodes'``: the number of calls that recorded a node.
+    Works through ``wrap_functions`` (``Function.__call__`` and each Function
+    class's ``backward`` wrapped for the duration of the block; everything is
+    restored on exit). Yields a dict with ``'nodes'``: the number of calls that
+    recorded a node.
     """
     stats = {"nodes": 0}
-    original_call = Function.__call__
-    patched = {}            # class -> its own 'backward' attribute (or None)
     current = {"module": None}
     handles = []
 
-    def timed_backward(cls, backward):
-        def wrapper(self, *gys):
-            start = time.perf_counter()
-            gxs = backward(self, *gys)
-            if type(self) is cls and self in _TRACE:  # a subclass's wrapper times its own
-                entry = _TRACE[self]
-                entry["backward_s"] = entry.get("backward_s", 0.0) + time.perf_counter() - start
-                entry["grad_norm"] = math.sqrt(sum(_norm(g) ** 2 for g in gys))
-            return gxs
-        return wrapper
-
-    def traced_call(self, *inputs):
-        cls = type(self)
-        if cls not in patched:
-            patched[cls] = cls.__dict__.get("backward")
-            cls.backward = timed_backward(cls, cls.backward)
-        start = time.perf_counter()
-        out = original_call(self, *inputs)
-        seconds = time.perf_counter() - start
-        if "inputs" in vars(self):  # the call recorded a node
+    def on_forward(fn, node, inputs, start, end):
+        if node is not None:
             stats["nodes"] += 1
-            _TRACE[self] = {"forward_s": seconds, "saved_bytes": saved_bytes(self),
+            _TRACE[node] = {"forward_s": end - start, "saved_bytes": saved_bytes(node),
                             "module": current["module"]}
-        return out
+
+    def on_backward(node, gys, start, end):
+        if node in _TRACE:
+            entry = _TRACE[node]
+            entry["backward_s"] = entry.get("backward_s", 0.0) + end - start
+            entry["grad_norm"] = math.sqrt(sum(_norm(g) ** 2 for g in gys))
 
     if model is not None:
         for name, child in model.named_children():
@@ -150,16 +207,10 @@ def trace_graph(model=None):
                 current["module"] = None
             handles.append(child.register_forward_pre_hook(enter))
             handles.append(child.register_forward_hook(leave))
-    Function.__call__ = traced_call
     try:
-        yield stats
+        with wrap_functions(on_forward, on_backward):
+            yield stats
     finally:
-        Function.__call__ = original_call
-        for cls, own in patched.items():
-            if own is None:
-                del cls.backward
-            else:
-                cls.backward = own
         for h in handles:
             h.remove()
 
