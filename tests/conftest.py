@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 import minicnn  # noqa: E402
 from minicnn.backend import BACKENDS, BackendUnavailableError, check_backend  # noqa: E402
+from minicnn.settings import settings as minicnn_settings  # noqa: E402
 
 settings.register_profile(
     "ci", max_examples=15, deadline=None, derandomize=True,
@@ -113,6 +114,16 @@ def reference_backend():
     themselves (spies on the reference kernels, counts of their calls)."""
     with minicnn.use_backend("numpy"):
         yield "numpy"
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_switches():
+    """Every test starts from the switches the one before it found: a command-line
+    test that passes --backend numpy (which sets the process's backend, as the
+    command does) must not change what later tests in the same worker run on."""
+    saved = dict(vars(minicnn_settings))
+    yield
+    vars(minicnn_settings).update(saved)
 
 
 @pytest.fixture(autouse=True)
