@@ -823,17 +823,22 @@ def _add_graph_parser(sub):
                        "saved for backward, gradient norm), grouped by top-level module. "
                        "Writes FILE.dot always and FILE (.svg, .png, .pdf) when Graphviz's "
                        "dot is installed (apt-get install graphviz).")
-    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
-    p.add_argument("--input-shape", metavar="C,H,W", help="default: the model's own")
+    _add_model_on_random_data(p)
     p.add_argument("--out", metavar="FILE", required=True, help="graph.svg, .png, .pdf or .dot")
-    p.add_argument("--variant")
-    p.add_argument("--num-classes", type=_positive_int, default=10)
-    p.add_argument("--batch-size", type=_positive_int, default=2,
-                   help="2 by default: BatchNorm needs two values per channel in training")
     p.add_argument("--timing", action="store_true",
                    help="add each node's forward and backward time")
-    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_graph)
+
+
+def _add_model_on_random_data(p):
+    """The arguments of the commands that run a zoo model on a random batch."""
+    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
+    p.add_argument("--input-shape", metavar="C,H,W", help="default: the model's own")
+    p.add_argument("--batch-size", type=_positive_int, default=2,
+                   help="2 by default: BatchNorm needs two values per channel in training")
+    p.add_argument("--variant")
+    p.add_argument("--num-classes", type=_positive_int, default=10)
+    p.add_argument("--seed", type=int, default=0)
 
 
 def _add_profile_parser(sub):
@@ -846,18 +851,12 @@ def _add_profile_parser(sub):
                        "memory held for backward and the step time with and without the "
                        "profiler. --trace writes a Chrome trace (Perfetto, "
                        "chrome://tracing).")
-    p.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
-    p.add_argument("--input-shape", metavar="C,H,W", help="default: the model's own")
-    p.add_argument("--batch-size", type=_positive_int, default=2,
-                   help="2 by default: BatchNorm needs two values per channel in training")
+    _add_model_on_random_data(p)
     p.add_argument("--steps", type=_positive_int, default=3,
                    help="timed steps, each run once without and once with the profiler")
     p.add_argument("--eval", action="store_true",
                    help="profile the eval forward (no_grad) instead of a training step")
     p.add_argument("--trace", metavar="FILE", help="write the Chrome trace JSON here")
-    p.add_argument("--variant")
-    p.add_argument("--num-classes", type=_positive_int, default=10)
-    p.add_argument("--seed", type=int, default=0)
     _add_runtime(p, device=False)
     p.set_defaults(func=cmd_profile)
 
