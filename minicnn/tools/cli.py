@@ -24,6 +24,7 @@ import json
 import os
 import sys
 
+import minicnn.functional as F
 from minicnn.nn.fuse import optimize_for_inference
 from minicnn.rng import manual_seed
 from minicnn.runtime.fileio import strict_json
@@ -205,7 +206,6 @@ def cmd_predict(args) -> int:
     import numpy
 
     import minicnn
-    import minicnn.functional as F
     from minicnn.data import transforms as T
 
     _setup_backend(args)
@@ -252,15 +252,31 @@ def _parse_shape(text: str) -> tuple:
     return _parse_ints(text, "--input-shape", "3,32,32", count=3)
 
 
-def cmd_summary(args) -> int:
-    from minicnn.tools.summary import summary
-    C, H, W = _parse_shape(args.input_shape) if args.input_shape else (None, None, None)
-    if C is None:
-        C, H, W = _default_shape(args.model)
+def _zoo_model(args):
+    """(model, display name, (C, H, W)) for a command's MODEL, --input-shape (default:
+    the model's own), --num-classes and --variant."""
+    C, H, W = _parse_shape(args.input_shape) if args.input_shape else _default_shape(args.model)
     if H != W:
         raise CommandError(f"--input-shape {args.input_shape}: the zoo builds square inputs")
     model, key, variant = build_model(args.model, args.num_classes, C, H, args.variant)
-    summary(model, (C, H, W), model_name=f"{key}{'-' + variant if variant else ''}")
+    return model, f"{key}{'-' + variant if variant else ''}", (C, H, W)
+
+
+def _training_loss(out, labels_rng, batch_size):
+    """Cross-entropy on random labels over a model's output; GoogLeNet's auxiliary
+    heads (a tuple of outputs in training mode) add 0.3 of theirs, the paper's weight."""
+    heads = list(out) if isinstance(out, tuple) else [out]
+    labels = labels_rng.integers(0, heads[0].shape[1], batch_size)
+    loss = F.cross_entropy(heads[0], labels)
+    for aux in heads[1:]:
+        loss = loss + 0.3 * F.cross_entropy(aux, labels)
+    return loss
+
+
+def cmd_summary(args) -> int:
+    from minicnn.tools.summary import summary
+    model, name, shape = _zoo_model(args)
+    summary(model, shape, model_name=name)
     return 0
 
 
@@ -324,25 +340,15 @@ def cmd_graph(args) -> int:
     import numpy
 
     import minicnn
-    import minicnn.functional as F
     from minicnn.tools.graph import draw_graph, trace_graph
 
-    C, H, W = _parse_shape(args.input_shape) if args.input_shape else _default_shape(args.model)
-    if H != W:
-        raise CommandError(f"--input-shape {args.input_shape}: the zoo builds square inputs")
-    model, key, variant = build_model(args.model, args.num_classes, C, H, args.variant)
+    model, name, (C, H, W) = _zoo_model(args)
     model.train()  # the training graph: dropout, batch statistics, auxiliary heads
     rng = numpy.random.default_rng(args.seed)
     x = minicnn.Tensor(rng.standard_normal((args.batch_size, C, H, W)).astype(numpy.float32))
     with trace_graph(model) as stats:
-        out = model(x)
-        heads = list(out) if isinstance(out, tuple) else [out]  # GoogLeNet: main + aux
-        labels = rng.integers(0, heads[0].shape[1], args.batch_size)
-        loss = F.cross_entropy(heads[0], labels)
-        for aux in heads[1:]:
-            loss = loss + 0.3 * F.cross_entropy(aux, labels)  # the paper's aux weight
+        loss = _training_loss(model(x), rng, args.batch_size)
         loss.backward(retain_graph=True)  # keep the saved buffers to count them
-    name = f"{key}{'-' + variant if variant else ''}"
     title = f"{name}, input ({args.batch_size}, {C}, {H}, {W}), training graph"
     written = draw_graph(loss, args.out, timing=args.timing,
                          params=dict(model.named_parameters()), title=title)
@@ -360,16 +366,12 @@ def cmd_profile(args) -> int:
     import numpy
 
     import minicnn
-    import minicnn.functional as F
     from minicnn.optim import SGD
     from minicnn.tools.graph import _human
     from minicnn.tools.profile import profile
 
     _setup_backend(args)
-    C, H, W = _parse_shape(args.input_shape) if args.input_shape else _default_shape(args.model)
-    if H != W:
-        raise CommandError(f"--input-shape {args.input_shape}: the zoo builds square inputs")
-    model, key, variant = build_model(args.model, args.num_classes, C, H, args.variant)
+    model, name, (C, H, W) = _zoo_model(args)
     training = not args.eval
     model.train(training)
     optimizer = SGD(model.parameters(), lr=0.01)
@@ -381,12 +383,7 @@ def cmd_profile(args) -> int:
             with minicnn.no_grad():
                 model(x)
             return
-        out = model(x)
-        heads = list(out) if isinstance(out, tuple) else [out]  # GoogLeNet: main + aux
-        labels = rng.integers(0, heads[0].shape[1], args.batch_size)
-        loss = F.cross_entropy(heads[0], labels)
-        for aux in heads[1:]:
-            loss = loss + 0.3 * F.cross_entropy(aux, labels)  # the paper's aux weight
+        loss = _training_loss(model(x), rng, args.batch_size)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -400,7 +397,6 @@ def cmd_profile(args) -> int:
     plain = [timed(step) for _ in range(args.steps)]
     with profile() as prof:
         profiled = [timed(step) for _ in range(args.steps)]
-    name = f"{key}{'-' + variant if variant else ''}"
     mode = "training (forward, cross-entropy, backward, SGD)" if training else \
         "eval (forward under no_grad)"
     print(f"{name}, input ({args.batch_size}, {C}, {H}, {W}), {mode}, {args.steps} timed "
@@ -537,7 +533,6 @@ def cmd_demo(args) -> int:
     import numpy
 
     import minicnn
-    import minicnn.functional as F
     from minicnn.data import DataNotFoundError, load_dataset
 
     data = "fashion-mnist"
