@@ -77,6 +77,30 @@ def _as_tuple(result, count, what, case):
 
 
 # ----------------------------------------------------------- layer exercises
+def _case_tests(check, cases, edge):
+    """The shapes, forward, backward and edge-case tests of an exercise whose
+    ``check(student, tally, case, seed, forward=, backward=, values=)`` grades one
+    case: shapes on the first case (values not compared), then every case's
+    forward, every case's backward, and the edge cases (seeds from 100)."""
+
+    def test_shapes(student, tally):
+        check(student, tally, cases[0], 0, values=False)
+
+    def test_forward(student, tally):
+        for i, case in enumerate(cases):
+            check(student, tally, case, i, backward=False)
+
+    def test_backward(student, tally):
+        for i, case in enumerate(cases):
+            check(student, tally, case, i, forward=False)
+
+    def test_edge(student, tally):
+        for i, case in enumerate(edge):
+            check(student, tally, case, 100 + i)
+
+    return test_shapes, test_forward, test_backward, test_edge
+
+
 def layer_tests(fwd, bwd, cases, engine, grad_names, mistakes=None, shape_hints=None,
                 edge=(), fd_count=2):
     """The five tests of an exercise ``fwd(*inputs, *extra) -> y``,
@@ -112,16 +136,7 @@ def layer_tests(fwd, bwd, cases, engine, grad_names, mistakes=None, shape_hints=
                 tally.compare(f"{bwd}'s {name}", g, ref, case.params, case.N,
                               wrong.get(name, ()), hints.get(name, ()), values=values)
 
-    def test_shapes(student, tally):
-        check_case(student, tally, cases[0], 0, values=False)
-
-    def test_forward(student, tally):
-        for i, case in enumerate(cases):
-            check_case(student, tally, case, i, backward=False)
-
-    def test_backward(student, tally):
-        for i, case in enumerate(cases):
-            check_case(student, tally, case, i, forward=False)
+    test_shapes, test_forward, test_backward, test_edge = _case_tests(check_case, cases, edge)
 
     def test_fd(student, tally):
         for i, case in enumerate(cases[:fd_count]):
@@ -135,10 +150,6 @@ def layer_tests(fwd, bwd, cases, engine, grad_names, mistakes=None, shape_hints=
                 tally.compare(f"{bwd}'s {name} vs finite differences of your forward", g, n,
                               case.params, hint="your backward is not the slope of your "
                               "own forward: derive the gradient again, one entry at a time")
-
-    def test_edge(student, tally):
-        for i, case in enumerate(edge):
-            check_case(student, tally, case, 100 + i)
 
     tests = [
         Test("shapes and dtypes", f"{fwd} and {bwd} return float64 arrays of the right "
@@ -569,16 +580,7 @@ def _batch_norm():
                 tally.compare(f"batch_norm_backward's {name}", g, ref, c.params, c.N,
                               wrong.get(name, ()), values=values)
 
-    def test_shapes(student, tally):
-        check(student, tally, cases[0], 0, values=False)
-
-    def test_forward(student, tally):
-        for i, c in enumerate(cases):
-            check(student, tally, c, i, backward=False)
-
-    def test_backward(student, tally):
-        for i, c in enumerate(cases):
-            check(student, tally, c, i, forward=False)
+    test_shapes, test_forward, test_backward, test_edge = _case_tests(check, cases, edge)
 
     def test_fd(student, tally):
         for i, c in enumerate(cases[:2]):
@@ -593,10 +595,6 @@ def _batch_norm():
                               "forward", g, n, c.params, hint="your backward is not the "
                               "slope of your own forward: x reaches y directly, through the "
                               "mean and through the variance")
-
-    def test_edge(student, tally):
-        for i, c in enumerate(edge):
-            check(student, tally, c, 100 + i)
 
     tests = [
         Test("shapes and dtypes", "y, gx, ggamma, gbeta are float64 arrays of the right "
