@@ -114,7 +114,7 @@ def remove_stale_temporaries(directory, names) -> list:
 
     Only regular files named exactly ``.NAME.XXXXXXXX.tmp`` (mkstemp's 8
     random characters) for a NAME in ``names`` are removed; returns their paths.
-    Call it when a run starts, before anything of that run is being written.
+    Call it when a run starts, before the run writes anything.
     """
     pattern = re.compile(r"\.(" + "|".join(re.escape(n) for n in names)
                          + r")\.[A-Za-z0-9_]{8}\.tmp")

@@ -207,7 +207,8 @@ def test_kill_at_a_rename_then_resume_is_consistent_and_exact(tmp_path, straight
     assert proc.returncode == -9, proc.stderr[-2000:]
     last = load_checkpoint(str(out / "checkpoint_last.npz"))
     best = load_checkpoint(str(out / "checkpoint_best.npz"))
-    # consistent by construction: best holds last's best epoch, or the epoch being written
+    # consistent by construction: best holds last's best epoch, or the epoch whose
+    # checkpoint_last the kill interrupted
     assert best["epoch"] in (last["best_epoch"], last["epoch"] + 1)
     resumed = fit(TrainConfig(**QUICK, epochs=3, out=str(out), resume=str(out)), log=None)
     last = load_checkpoint(str(out / "checkpoint_last.npz"))
