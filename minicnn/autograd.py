@@ -324,11 +324,13 @@ class Tensor:
             result = hook(g)
             if result is None:
                 continue
-            result = getattr(result, "data", result) if isinstance(result, Tensor) else result
-            if tuple(getattr(result, "shape", ())) != self.shape:
+            if isinstance(result, Tensor):
+                result = result.data
+            shape = tuple(getattr(result, "shape", ()))
+            if shape != self.shape:
                 raise RuntimeError(
-                    f"register_hook: a hook returned a gradient of shape "
-                    f"{tuple(getattr(result, 'shape', ()))}, expected {self.shape}")
+                    f"register_hook: a hook returned a gradient of shape {shape}, "
+                    f"expected {self.shape}")
             g = result
         return g
 
