@@ -119,5 +119,6 @@ def launch(family: str, name: str, grid: int, block: int, args, dtype) -> None:
         function = _raw_function(family, numpy.dtype(dtype).str, name)
         function((grid,), (block,), tuple(_c_arg(a) for a in args))
         return
+    # numba.cuda (or its simulator) loads only when a Numba twin is asked for
     from minicnn.kernels.cuda import numba_kernels
     getattr(numba_kernels, name)[grid, block](*(_c_arg(a) for a in args))

@@ -19,6 +19,8 @@ import math
 
 import numpy
 
+from minicnn.autograd import Tensor
+
 __all__ = ["Dataset", "ArrayDataset", "DataLoader", "train_val_split", "random_split",
            "Subset"]
 
@@ -179,8 +181,6 @@ class DataLoader:
         return math.ceil(n / self.batch_size)
 
     def __iter__(self):
-        from minicnn.autograd import Tensor
-
         rng = self.generator()
         n = len(self.dataset)
         order = rng.permutation(n) if self.shuffle else numpy.arange(n)

@@ -44,7 +44,10 @@ import numpy
 from minicnn import rng
 from minicnn.autograd import no_grad
 from minicnn.backend import get_array_module
+from minicnn.functional import cross_entropy
 from minicnn.runtime.fileio import remove_stale_temporaries, write_json
+from minicnn.serialization import load, save
+from minicnn.train.plots import plot_history
 
 __all__ = ["Trainer", "NonFiniteLossError", "CheckpointError", "evaluate", "topk_correct",
            "load_checkpoint", "write_json", "CHECKPOINT_FORMAT"]
@@ -78,11 +81,6 @@ def topk_correct(logits, labels, ks=(1, 5)) -> dict:
     return {k: int(hits[:, :min(k, K)].any(axis=1).sum()) for k in ks}
 
 
-def _cross_entropy(logits, target):
-    from minicnn.functional import cross_entropy
-    return cross_entropy(logits, target)
-
-
 def _is_plateau(scheduler) -> bool:
     return type(scheduler).__name__ == "ReduceLROnPlateau"
 
@@ -93,7 +91,7 @@ def evaluate(model, loader, loss_fn=None, progress: bool | None = False,
 
     Returns ``{'loss', 'accuracy', 'top5_accuracy', 'count'}``.
     """
-    loss_fn = loss_fn or _cross_entropy
+    loss_fn = loss_fn or cross_entropy
     was_training = getattr(model, "training", False)
     model.eval()
     tally = _Tally()
@@ -162,7 +160,6 @@ def load_checkpoint(path: str) -> dict:
 
     ``path`` may be the .npz file or a run directory (its checkpoint_last.npz).
     """
-    from minicnn.serialization import load
     if os.path.isdir(path):
         path = os.path.join(path, LAST)
     if not os.path.isfile(path):
@@ -214,7 +211,7 @@ class Trainer:
                              f"{early_stopping!r}")
         self.model = model
         self.optimizer = optimizer
-        self.loss_fn = loss_fn or _cross_entropy
+        self.loss_fn = loss_fn or cross_entropy
         self.scheduler = scheduler
         self.out_dir = out_dir
         self.early_stopping = early_stopping
@@ -446,7 +443,7 @@ class Trainer:
                          f"{self.best_epoch}")
 
     def save_checkpoint(self, path: str) -> None:
-        _save(self.state_dict(), path)
+        save(self.state_dict(), path)
 
     def resume(self, path: str, train_loader=None) -> dict:
         """Continue from ``path`` (a run directory or a checkpoint file); returns the checkpoint."""
@@ -460,15 +457,14 @@ class Trainer:
         os.makedirs(self.out_dir, exist_ok=True)
         state = self.state_dict()
         if improved:  # best first: a kill between the two leaves best ahead, never behind
-            _save(state, os.path.join(self.out_dir, BEST))
-        _save(state, os.path.join(self.out_dir, LAST))
+            save(state, os.path.join(self.out_dir, BEST))
+        save(state, os.path.join(self.out_dir, LAST))
         write_json({"history": self.history, "config": self.config},
                    os.path.join(self.out_dir, "history.json"))
         self.plot()
 
     def plot(self, path: str | None = None) -> str | None:
         """Draw the loss and accuracy curves to ``path`` (default out_dir/curves.png)."""
-        from minicnn.train.plots import plot_history
         if path is None:
             if self.out_dir is None:
                 return None
@@ -503,10 +499,6 @@ class Trainer:
             write_json(metrics, os.path.join(self.out_dir, "metrics.json"))
         return metrics
 
-
-def _save(state: dict, path: str) -> None:
-    from minicnn.serialization import save
-    save(state, path)
 
 
 def _first_line(e: BaseException) -> str:
