@@ -47,7 +47,7 @@ from .direct_conv import (
 )
 from .im2col import col2im_into, im2col_into
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv_algorithm", "ALGORITHMS"]
+__all__ = ["conv2d_forward", "conv2d_backward", "conv_algorithm", "choose_algorithm", "ALGORITHMS"]
 
 
 @njit(cache=True, parallel=True)
@@ -124,13 +124,19 @@ def conv_algorithm(name: str):
         settings.conv_algorithm = before
 
 
-def _use_direct(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
+def choose_algorithm(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> str:
+    """The path the numba conv2d takes for this layer under the current
+    ``conv_algorithm`` setting: ``'direct'`` or ``'im2col'`` (a 1x1 layer's
+    im2col is the image itself, see ``_columns``). Forward and backward both
+    ask this, and ``minicnn.profile`` reports it."""
     name = settings.conv_algorithm
     if name == "im2col":
-        return False
+        return "im2col"
     if name == "direct":
-        return direct_conv_applies(KH, KW, SH, SW, PH, PW, DH, DW, groups)
-    return direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups)
+        applies = direct_conv_applies(KH, KW, SH, SW, PH, PW, DH, DW, groups)
+        return "direct" if applies else "im2col"
+    pays = direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups)
+    return "direct" if pays else "im2col"
 
 
 @register_kernel("numba", "conv2d_forward")
@@ -148,7 +154,7 @@ def conv2d_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups):
     L = OH * OW
     if bias is None:
         bias = numpy.zeros(OC, dtype=x.dtype)
-    if _use_direct(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups):
+    if choose_algorithm(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) == "direct":
         return direct_conv2d_forward(x, weight, bias, PH, PW, DH, DW)
     OCg = OC // groups
     K = Cg * KH * KW  # rows of one group's columns
@@ -190,7 +196,7 @@ def conv2d_backward(gy, x, weight, SH, SW, PH, PW, DH, DW, groups,
     gx = gweight = None
     if not (need_gx or need_gweight):
         return gx, gweight, gbias
-    if _use_direct(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups):
+    if choose_algorithm(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) == "direct":
         gx, gweight = direct_conv2d_backward(gy, x, weight, PH, PW, DH, DW, need_gx,
                                              need_gweight)
         return gx, gweight, gbias
