@@ -4,7 +4,8 @@
     with minicnn.profile() as prof:
         loss = F.cross_entropy(model(x), labels)
         loss.backward()
-    print(prof.table())                  # op, count, forward/backward ms, %, GFLOP/s, saved
+    print(prof.table())                  # op, algorithm, count, forward/backward ms, %,
+                                         # GFLOP/s, % of sgemm peak, saved
     prof.chrome_trace("step.json")       # open in https://ui.perfetto.dev or chrome://tracing
     prof.memory()                        # bytes held for backward: peak, and by op
 
@@ -23,7 +24,18 @@ the forward pass for an ordinary step.
 
 GFLOP/s is given for ``Conv2dFunction`` and ``LinearFunction`` only, whose
 FLOPs follow from the input shapes (``minicnn.bench.flops``; backward counts
-2x forward); the other ops are memory bound and show "-". Times are wall
+2x forward); the other ops are memory bound and show "-". "% peak" divides
+that rate by NumPy's measured float32 GEMM rate on this machine
+(``minicnn.bench.environment.sgemm_peak``: a 1024 x 1024 matmul, timed once
+per process when a table first needs it, with the thread counts in force
+then): how close a convolution gets to what the BLAS can do.
+
+A convolution's row is split by the path that computed it (the "algorithm"
+column), as ``minicnn.kernels.cpu.conv.choose_algorithm`` decides it for the
+numba backend: ``im2col``, ``direct``, ``winograd`` where that path exists, or
+``gemm 1x1`` for a pointwise layer (its columns are the image itself). Under
+the reference backend the path is ``reference``, on CuPy data ``cuda``.
+Other ops show "-". Times are wall
 clock, on the GPU too: a CuPy kernel runs asynchronously, so there a slice
 shows the launch, not the kernel, unless the op synchronises.
 
@@ -42,7 +54,10 @@ from collections import defaultdict
 
 import numpy
 
+from minicnn.backend import kernel_owner
+from minicnn.bench.environment import sgemm_peak
 from minicnn.bench.flops import backward_factor, conv2d_flops, linear_flops
+from minicnn.functional._geometry import is_pointwise
 from minicnn.runtime.fileio import atomic_write
 from minicnn.tools.graph import _human, saved_bytes, wrap_functions
 
@@ -58,14 +73,16 @@ class OpEvent:
     ``op`` the class name, ``phase`` ``'forward'`` or ``'backward'``,
     ``start``/``end`` seconds since the profile began, ``saved`` the bytes the
     call saved for backward (forward slices of recorded calls; else 0),
-    ``flops`` its floating-point operations when known (else None).
+    ``flops`` its floating-point operations when known (else None),
+    ``algorithm`` the convolution path that ran (else None).
     """
 
-    __slots__ = ("op", "phase", "start", "end", "saved", "flops", "call")
+    __slots__ = ("op", "phase", "start", "end", "saved", "flops", "call", "algorithm")
 
-    def __init__(self, op, phase, start, end, saved=0, flops=None, call=0):
+    def __init__(self, op, phase, start, end, saved=0, flops=None, call=0, algorithm=None):
         self.op, self.phase, self.start, self.end = op, phase, start, end
         self.saved, self.flops, self.call = saved, flops, call
+        self.algorithm = algorithm
 
     @property
     def seconds(self) -> float:
@@ -93,6 +110,53 @@ def _forward_flops(fn, inputs) -> int | None:
     return linear_flops(N, in_features, out_features)
 
 
+def conv_path(fn, inputs) -> str | None:
+    """The path a ``Conv2dFunction`` call with these inputs takes now (None for
+    other ops): see the module docstring for the names."""
+    if type(fn).__name__ != "Conv2dFunction" or len(inputs) < 2:
+        return None
+    x, weight = inputs[0], inputs[1]
+    if not hasattr(x, "shape") or not hasattr(weight, "shape"):
+        return None
+    like = getattr(x, "data", x)
+    owner = kernel_owner("conv2d_forward", like=like)
+    if owner != "numba":
+        return "cuda" if owner == "cuda" else "reference"
+    from minicnn.kernels.cpu.conv import choose_algorithm  # loaded: numba owns the op
+    _, C, _, W = x.shape
+    OC, _, KH, KW = weight.shape
+    SH, SW, PH, PW, DH, DW, groups = fn.geometry
+    if is_pointwise(KH, KW, PH, PW):
+        return "gemm 1x1"
+    return choose_algorithm(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups)
+
+
+_PEAK = {}  # (numba threads, BLAS threads) -> measured sgemm GFLOP/s
+
+
+def sgemm_peak_gflops() -> float:
+    """NumPy's float32 GEMM rate here (1024 x 1024), measured once per thread setting."""
+    key = _thread_setting()
+    if key not in _PEAK:
+        _PEAK[key] = sgemm_peak(1024, repeat=3)
+    return _PEAK[key]
+
+
+def _thread_setting():
+    try:
+        import numba
+        numba_threads = numba.get_num_threads()
+    except ImportError:
+        numba_threads = None
+    try:
+        from threadpoolctl import threadpool_info
+        blas = tuple(d.get("num_threads") for d in threadpool_info()
+                     if d.get("user_api") == "blas")
+    except ImportError:
+        blas = None
+    return numba_threads, blas
+
+
 class Profile:
     """What ``profile()`` recorded: ``events`` (``OpEvent``, in time order of
     their end), and the memory ledger. Read it with ``table()``, ``rows()``,
@@ -105,7 +169,9 @@ class Profile:
         self._held = 0                # bytes held for backward right now
         self.peak_bytes = 0
         self._held_by_node: dict = {}  # id(node) -> (op, bytes) until its backward
+        self._path_by_node: dict = {}  # id(node) -> its conv path, until its backward
         self._calls = 0
+        self.sgemm_peak_gflops = None  # measured when a table first needs it
 
     # ----------------------------------------------------------- recording
     def _on_forward(self, fn, node, inputs, start, end):
@@ -113,13 +179,15 @@ class Profile:
         op = type(fn).__name__
         held = 0
         flops = _forward_flops(fn, inputs)
+        path = conv_path(fn, inputs)
         if node is not None:
             held = saved_bytes(node)
             self._held_by_node[id(node)] = (op, held)
+            self._path_by_node[id(node)] = path
             self._held += held
             self.peak_bytes = max(self.peak_bytes, self._held)
         self.events.append(OpEvent(op, "forward", start - self.origin, end - self.origin,
-                                   held, flops, self._calls))
+                                   held, flops, self._calls, path))
 
     def _on_backward(self, node, gys, start, end):
         op = type(node).__name__
@@ -129,19 +197,23 @@ class Profile:
         flops = _forward_flops(node, getattr(node, "inputs", ()))
         if flops is not None:
             flops = int(flops * backward_factor(_FLOP_OPS[op]))
+        path = self._path_by_node.pop(id(node), None)
         self.events.append(OpEvent(op, "backward", start - self.origin, end - self.origin,
-                                   0, flops))
+                                   0, flops, algorithm=path))
 
     # ------------------------------------------------------------- reading
     def rows(self) -> list:
-        """One dict per op, sorted by total (forward + backward) time, largest first:
-        op, count (forward calls), forward_ms, backward_ms, percent (of all ops'
-        time), gflops (per second, None when unknown), saved_bytes (sum over calls)."""
+        """One dict per op and convolution path, sorted by total (forward +
+        backward) time, largest first: op, algorithm (None but for conv2d),
+        count (forward calls), forward_ms, backward_ms, percent (of all ops'
+        time), gflops (per second, None when unknown), peak_percent (gflops as
+        a percentage of ``sgemm_peak_gflops``, None when either is unknown),
+        saved_bytes (sum over calls)."""
         acc = defaultdict(lambda: {"count": 0, "forward_s": 0.0, "backward_s": 0.0,
                                    "flops": 0, "flop_s": 0.0, "saved_bytes": 0,
                                    "backward_calls": 0})
         for e in self.events:
-            row = acc[e.op]
+            row = acc[e.op, e.algorithm]
             if e.phase == "forward":
                 row["count"] += 1
                 row["forward_s"] += e.seconds
@@ -154,33 +226,44 @@ class Profile:
                 row["flop_s"] += e.seconds
         total = sum(r["forward_s"] + r["backward_s"] for r in acc.values()) or 1.0
         rows = []
-        for op, r in acc.items():
+        for (op, algorithm), r in acc.items():
             seconds = r["forward_s"] + r["backward_s"]
             gflops = r["flops"] / r["flop_s"] / 1e9 if r["flops"] and r["flop_s"] > 0 else None
-            rows.append({"op": op, "count": r["count"], "backward_count": r["backward_calls"],
+            peak = self.sgemm_peak_gflops
+            rows.append({"op": op, "algorithm": algorithm, "count": r["count"],
+                         "backward_count": r["backward_calls"],
                          "forward_ms": r["forward_s"] * 1e3,
                          "backward_ms": r["backward_s"] * 1e3,
                          "percent": 100.0 * seconds / total, "gflops": gflops,
+                         "peak_percent": 100.0 * gflops / peak if gflops and peak else None,
                          "saved_bytes": r["saved_bytes"]})
         rows.sort(key=lambda r: -(r["forward_ms"] + r["backward_ms"]))
         return rows
 
     def table(self) -> str:
-        """``rows()`` as aligned text, with a total line."""
-        header = (f"{'op':<24}{'count':>7}{'forward ms':>12}{'backward ms':>13}{'%':>7}"
-                  f"{'GFLOP/s':>9}{'saved':>11}")
+        """``rows()`` as aligned text, with a total line. Measures the sgemm
+        peak first (once per process) if a row has a GFLOP/s figure and
+        ``sgemm_peak_gflops`` is not set."""
+        if self.sgemm_peak_gflops is None and any(e.flops for e in self.events):
+            self.sgemm_peak_gflops = sgemm_peak_gflops()
+        header = (f"{'op':<27}{'algorithm':<11}{'count':>6}{'forward ms':>12}"
+                  f"{'backward ms':>13}{'%':>7}{'GFLOP/s':>9}{'% peak':>8}{'saved':>11}")
         lines = [header, "-" * len(header)]
         rows = self.rows()
         for r in rows:
             gflops = "-" if r["gflops"] is None else f"{r['gflops']:.2f}"
-            lines.append(f"{r['op']:<24}{r['count']:>7}{r['forward_ms']:>12.3f}"
-                         f"{r['backward_ms']:>13.3f}{r['percent']:>7.1f}{gflops:>9}"
-                         f"{_human(r['saved_bytes']):>11}")
+            peak = "-" if r["peak_percent"] is None else f"{r['peak_percent']:.0f}"
+            lines.append(f"{r['op']:<27}{r['algorithm'] or '-':<11}{r['count']:>6}"
+                         f"{r['forward_ms']:>12.3f}{r['backward_ms']:>13.3f}{r['percent']:>7.1f}"
+                         f"{gflops:>9}{peak:>8}{_human(r['saved_bytes']):>11}")
         lines.append("-" * len(header))
-        lines.append(f"{'total':<24}{sum(r['count'] for r in rows):>7}"
+        lines.append(f"{'total':<38}{sum(r['count'] for r in rows):>6}"
                      f"{sum(r['forward_ms'] for r in rows):>12.3f}"
                      f"{sum(r['backward_ms'] for r in rows):>13.3f}{100.0 if rows else 0:>7.1f}"
-                     f"{'':>9}{_human(sum(r['saved_bytes'] for r in rows)):>11}")
+                     f"{'':>17}{_human(sum(r['saved_bytes'] for r in rows)):>11}")
+        if self.sgemm_peak_gflops:
+            lines.append(f"% peak: of NumPy's measured float32 GEMM rate here, "
+                         f"{self.sgemm_peak_gflops:.0f} GFLOP/s")
         return "\n".join(lines)
 
     def memory(self) -> dict:
@@ -204,6 +287,8 @@ class Profile:
             args = {"saved_bytes": e.saved}
             if e.flops is not None:
                 args["flops"] = e.flops
+            if e.algorithm is not None:
+                args["algorithm"] = e.algorithm
             events.append({"name": e.op, "cat": e.phase, "ph": "X",
                            "ts": e.start * 1e6, "dur": e.seconds * 1e6,
                            "pid": pid, "tid": tid, "args": args})

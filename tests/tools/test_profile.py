@@ -160,3 +160,50 @@ def test_cli_profile_bad_shape_is_one_line(capsys):
     assert cli.main(["profile", "lenet5", "--input-shape", "1,32"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--input-shape" in err and "3,32,32" in err
+
+
+def _conv_rows(prof):
+    return [r for r in prof.rows() if r["op"] == "Conv2dFunction"]
+
+
+@pytest.mark.parametrize("forced", ["auto", "direct", "im2col"])
+def test_conv_rows_name_the_path_the_kernel_chose(forced):
+    pytest.importorskip("numba")
+    from minicnn.kernels.cpu.conv import choose_algorithm, conv_algorithm
+    model, x = _tiny()
+    with minicnn.use_backend("numba"), conv_algorithm(forced):
+        with minicnn.profile() as prof:
+            _step(model, x)
+        expected = choose_algorithm(1, 3, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1)
+    (row,) = _conv_rows(prof)
+    assert row["algorithm"] == expected
+    assert row["count"] == row["backward_count"] == 1  # backward is filed under the same path
+    if forced != "auto":
+        assert expected == forced  # a 3x3 stride-1 layer can take either path
+    assert all(r["algorithm"] is None for r in prof.rows() if r["op"] != "Conv2dFunction")
+
+
+def test_pointwise_and_reference_convs_are_named():
+    conv = nn.Conv2d(4, 2, 1)
+    x = minicnn.Tensor(numpy.ones((1, 4, 3, 3), dtype=numpy.float32))
+    with minicnn.use_backend("numpy"), minicnn.profile() as reference:
+        conv(x)
+    assert [r["algorithm"] for r in _conv_rows(reference)] == ["reference"]
+    pytest.importorskip("numba")
+    with minicnn.use_backend("numba"), minicnn.profile() as numba_run:
+        conv(x)
+    assert [r["algorithm"] for r in _conv_rows(numba_run)] == ["gemm 1x1"]
+
+
+def test_peak_percent_is_gflops_over_the_measured_sgemm_rate():
+    model, x = _tiny()
+    with minicnn.profile() as prof:
+        _step(model, x)
+    assert all(r["peak_percent"] is None for r in prof.rows())  # no peak measured yet
+    prof.sgemm_peak_gflops = 0.5
+    (row,) = _conv_rows(prof)
+    assert row["peak_percent"] == pytest.approx(200.0 * row["gflops"])
+    prof.sgemm_peak_gflops = None
+    table = prof.table()  # measures the peak: a conv row has a GFLOP/s figure
+    assert prof.sgemm_peak_gflops > 0
+    assert "% peak" in table and f"{prof.sgemm_peak_gflops:.0f} GFLOP/s" in table
