@@ -20,12 +20,15 @@ def build_parser(parser=None):
     parser.add_argument("--quick", action="store_true",
                         help="a small subset of ops, LeNet-5 and a short scaling sweep")
     parser.add_argument("--only", choices=["ops", "models", "conv-paths", "scaling", "memory",
-                                           "startup", "distributed"],
+                                           "startup", "distributed", "import-order"],
                         action="append",
                         help="run only these parts (repeatable; default: all)")
     parser.add_argument("--backends", default="numpy,numba,cuda",
                         help="minicnn backends to time, comma-separated (missing ones "
                              "are skipped)")
+    parser.add_argument("--ops", metavar="PATTERNS",
+                        help="only the op cases whose 'op network layer' name contains one of "
+                             "these comma-separated substrings, e.g. 'conv2d ResNet-50'")
     parser.add_argument("--models", metavar="NAMES",
                         help="only these zoo models in the models part, comma-separated")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
@@ -74,6 +77,14 @@ def run(args) -> dict:
         doc["sgemm_peak_gflops"] = sgemm_peak(512 if args.quick else 2048)
         if "ops" in parts:
             op_cases = case_table.quick_cases() if args.quick else case_table.all_cases()
+            if args.ops:
+                patterns = [p.strip() for p in args.ops.split(",") if p.strip()]
+                op_cases = [c for c in op_cases
+                            if any(p in f"{c.op} {c.name}" for p in patterns)]
+                if not op_cases:
+                    raise SystemExit(f"minicnn bench: --ops {args.ops!r} matches no case; "
+                                     f"names look like 'conv2d ResNet-50 3x3 @56' (see "
+                                     f"benchmarks/cases.py)")
             doc["ops"] = run_ops(op_cases, engine_list, warmup, repeat,
                                  doc["sgemm_peak_gflops"], _progress)
         if "models" in parts:
@@ -102,10 +113,15 @@ def run(args) -> dict:
         if "startup" in parts and ("minicnn", "numba") in engine_list:
             _progress("numba start-up, cold and cached")
             doc["startup"] = measure_startup()
+    if "import-order" in parts:  # only when asked: it runs the benchmark in child processes
+        from minicnn.bench.import_order import run_import_order
+        doc["import_order"] = run_import_order(args.threads, repeat, progress=_progress)
     if "distributed" in parts:  # only when asked: it launches mpiexec jobs of its own
         from minicnn.bench.distributed import run as run_distributed
         doc["distributed"] = run_distributed(repeat, _progress)
-    doc["targets"] = targets(doc["ops"], doc["models"], doc["memory"], doc["startup"])
+    doc["targets"] = targets(doc["ops"], doc["models"], doc["memory"], doc["startup"],
+                             import_order=doc.get("import_order"),
+                             environment=doc["environment"])
     return doc
 
 
@@ -145,6 +161,10 @@ def _print_report(doc):
     if doc.get("startup"):
         print(f"## Start-up\n\nnumba backend, LeNet-5 step in a fresh process: first "
               f"{doc['startup']['first_s']:.2f} s, cached {doc['startup']['second_s']:.2f} s\n")
+    if doc.get("import_order"):
+        from minicnn.bench.import_order import markdown_import_order
+        print("## Import order: torch imported before minicnn\n\n"
+              + markdown_import_order(doc["import_order"]) + "\n")
     if doc["targets"]:
         print("## Targets\n\n" + markdown_targets(doc["targets"]) + "\n")
 

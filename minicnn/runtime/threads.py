@@ -12,7 +12,7 @@ import os
 import sys
 
 __all__ = ["ThreadLimit", "limit_threads", "OPENMP_LOADED_BEFORE_MINICNN",
-           "openmp_runtimes_loaded"]
+           "USER_OMP_WAIT_POLICY", "openmp_runtimes_loaded"]
 
 
 def openmp_runtimes_loaded() -> list:
@@ -40,6 +40,10 @@ def openmp_runtimes_loaded() -> list:
 # minicnn.backend warns when it loads the numba kernels.
 OPENMP_LOADED_BEFORE_MINICNN = (
     [] if "OMP_WAIT_POLICY" in os.environ else openmp_runtimes_loaded())
+# what the user's environment said, before the default below (None: unset);
+# a child process that must start as the user's would (the import-order
+# benchmark) gets this back
+USER_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 

@@ -35,8 +35,40 @@ def test_targets_geomean_of_fwd_plus_bwd():
                 _op(case, "backward", "minicnn", "numba", ratio)]
     (conv,) = targets(ops, [])
     assert conv["value"] == pytest.approx(2.0)    # sqrt(1 * 4)
-    assert conv["met"] is True
-    assert "| yes |" in markdown_targets([conv])
+    assert conv["limit"] == 1.0 and conv["met"] is False
+    assert "| no |" in markdown_targets([conv])
+    forced = {"blas_env": {"OPENBLAS_CORETYPE": "Haswell"}, "threads": 2}
+    (conv,) = targets(ops, [], environment=forced)
+    assert conv["limit"] == 1.2 and "OPENBLAS_CORETYPE" in conv["target"]
+
+
+def test_one_thread_target_takes_the_worst_conv_case():
+    ops = []
+    for case, ratio in (("VGG-16 conv1_2 3x3", 1.4), ("ResNet-50 3x3 @56", 1.6)):
+        ops += [_op(case, d, "torch", "cpu", 1.0) for d in ("forward", "backward")]
+        ops += [_op(case, d, "minicnn", "numba", ratio) for d in ("forward", "backward")]
+    assert not any("one thread" in t["target"] for t in targets(ops, [],
+                                                                environment={"threads": 2}))
+    (one,) = [t for t in targets(ops, [], environment={"threads": 1})
+              if "one thread" in t["target"]]
+    assert one["value"] == pytest.approx(1.6) and one["met"] is False
+
+
+def _model(name, mode, ratio):
+    return {"model": name, "mode": mode, "framework": "minicnn", "backend": "numba",
+            "ratio_to_torch": ratio}
+
+
+def test_model_and_import_order_targets():
+    rows = targets([], [_model("lenet5", "train", 1.05), _model("resnet20", "train", 1.15),
+                        _model("resnet20", "inference", 0.9)],
+                   import_order=[{"row": "a", "slowdown": 1.02}, {"row": "b", "slowdown": 1.3}])
+    by_name = {r["target"]: r for r in rows}
+    assert by_name["numba lenet5 training step x torch"]["met"] is False     # limit 1.0
+    assert by_name["numba resnet20 training step x torch"]["met"] is True    # limit 1.2
+    assert by_name["numba resnet20 inference x torch"]["met"] is True
+    (order,) = [r for r in rows if r["target"].startswith("torch imported first")]
+    assert order["value"] == 1.3 and "(b)" in order["target"] and order["met"] is False
 
 
 def test_validate_and_write_json(tmp_path):
