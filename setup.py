@@ -46,7 +46,10 @@ setup(
     package_data={"minicnn.kernels.cuda": ["*.cu"]},
     install_requires=["numpy>=1.24"],
     extras_require={
-        "numba": ["numba>=0.60"],
+        # TBB: a thread pool for Numba that a foreign OpenMP runtime (torch
+        # imported before minicnn) cannot slow down; runtime/threads.py
+        "numba": ["numba>=0.60",
+                  "tbb>=2021.6; platform_system == 'Linux' and platform_machine == 'x86_64'"],
         "cuda": ["cupy-cuda12x>=13"],
         "train": ["tqdm>=4.60", "matplotlib>=3.7", "pillow>=9", "scikit-learn>=1.3",
                   "threadpoolctl>=3.1"],

@@ -94,6 +94,7 @@ def _load_kernels(name: str) -> None:
     if name in _loaded or name == "numpy":
         return
     module = {"numba": "minicnn.kernels.cpu", "cuda": "minicnn.kernels.cuda"}[name]
+    switched = threads.choose_numba_threading_layer() if name == "numba" else None
     try:
         importlib.import_module(module)
     except ModuleNotFoundError as e:
@@ -102,13 +103,14 @@ def _load_kernels(name: str) -> None:
             return
         raise
     _loaded.add(name)
-    if name == "numba" and threads.OPENMP_LOADED_BEFORE_MINICNN:
+    if name == "numba" and threads.OPENMP_LOADED_BEFORE_MINICNN and switched is None:
         loaded = ", ".join(threads.OPENMP_LOADED_BEFORE_MINICNN)
         warnings.warn(
             f"minicnn: an OpenMP runtime ({loaded}) was loaded before "
             "minicnn (importing torch first does that) while OMP_WAIT_POLICY was unset, so "
             "its idle threads spin and the numba kernels can run several times slower. "
-            "Import minicnn before torch, or export OMP_WAIT_POLICY=PASSIVE.",
+            "Import minicnn before torch, export OMP_WAIT_POLICY=PASSIVE, or install TBB "
+            "(pip install tbb) so that minicnn moves Numba to its own thread pool.",
             RuntimeWarning, stacklevel=3)
 
 

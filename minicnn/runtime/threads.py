@@ -12,7 +12,8 @@ import os
 import sys
 
 __all__ = ["ThreadLimit", "limit_threads", "OPENMP_LOADED_BEFORE_MINICNN",
-           "USER_OMP_WAIT_POLICY", "openmp_runtimes_loaded"]
+           "USER_OMP_WAIT_POLICY", "openmp_runtimes_loaded", "tbb_library",
+           "choose_numba_threading_layer"]
 
 
 def openmp_runtimes_loaded() -> list:
@@ -45,6 +46,58 @@ OPENMP_LOADED_BEFORE_MINICNN = (
 # benchmark) gets this back
 USER_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def tbb_library() -> str | None:
+    """The path of Intel TBB's ``libtbb.so.12`` in this environment (the PyPI
+    ``tbb`` wheel, which the ``numba`` extra installs, puts it in
+    ``sys.prefix/lib``; conda too), else None."""
+    for directory in dict.fromkeys((os.path.join(sys.prefix, "lib"),
+                                    os.path.join(sys.base_prefix, "lib"))):
+        path = os.path.join(directory, "libtbb.so.12")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def choose_numba_threading_layer() -> str | None:
+    """Move Numba's parallel kernels off an OpenMP runtime that spins.
+
+    With minicnn imported first, Numba runs on OpenMP with sleeping idle threads
+    (the policy set above). When an OpenMP runtime was already loaded (torch
+    imported first), Numba would share that runtime, whose idle threads spin
+    for milliseconds after every parallel loop and take the cores from the
+    BLAS GEMM that follows. Then, if TBB is installed, Numba is switched to its
+    TBB threading layer, which has its own pool and is not affected by the
+    foreign runtime's policy.
+
+    Called once, before Numba starts its pool (when the numba kernels load).
+    Leaves things alone if the user chose a layer (``NUMBA_THREADING_LAYER``)
+    or a wait policy, or if Numba's pool already started. Returns the layer it
+    set, or None.
+    """
+    if not OPENMP_LOADED_BEFORE_MINICNN or "NUMBA_THREADING_LAYER" in os.environ:
+        return None
+    try:
+        import numba
+        from numba.np.ufunc import parallel
+    except ImportError:
+        return None
+    if parallel._is_initialized or numba.config.THREADING_LAYER != "default":
+        return None
+    path = tbb_library()
+    if path is None:
+        return None
+    import ctypes
+    try:
+        # Numba's TBB pool links libtbb.so.12 by name; loading it globally here
+        # lets that name resolve to the wheel's copy, which is not on the
+        # loader's search path
+        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    except OSError:
+        return None
+    numba.config.THREADING_LAYER = "tbb"
+    return "tbb"
 
 
 class ThreadLimit:
