@@ -20,18 +20,23 @@ pixel outside the image is 0. The batch runs in chunks of nb images whose V
 and M (``winograd_tile_values``) fit in ``minicnn.get_workspace()``, in
 buffers reused from call to call (``_scratch``).
 
-The GEMMs are one numpy.matmul per position, each a 2-D BLAS call: NumPy's
-stacked matmul of (alpha^2, OC, C) @ (alpha^2, C, T) took 13x as long as
-those 36 calls on ResNet-50's 3x3 @28 layer (NumPy 2.4). The transforms are
-small matrix products per tile, written as loops over the matrices of
-_winograd.py, a row of tiles at a time; ``fastmath={'reassoc', 'contract'}`` as in
-direct_conv.py (no flag lets LLVM assume there are no NaNs).
+The GEMMs are one 2-D numpy.matmul per position (one BLAS call each):
+NumPy's stacked matmul over the alpha^2 axis did not reach BLAS's speed here
+(benchmarks/RESULTS.md, "numba conv2d: direct, im2col or Winograd"). The
+transforms are small matrix products per tile, written as loops over the
+matrices of _winograd.py for all the tiles of one (image, channel) plane at a
+time, so that the inner loops run along the tile axis and vectorize;
+``fastmath={'reassoc', 'contract'}`` as in direct_conv.py (no flag lets LLVM
+assume there are no NaNs).
 """
+import math
+
 import numpy
 from numba import njit, prange
 
 from minicnn.functional._geometry import chunk_size, conv_output_hw
 from minicnn.functional._winograd import (
+    WINOGRAD_TILE,
     winograd_applies,
     winograd_matrices,
     winograd_tile_values,
@@ -42,16 +47,21 @@ from ._scratch import scratch
 from ._threads import use_threads_for
 
 __all__ = ["winograd_conv2d_forward", "winograd_conv2d_backward", "winograd_pays",
-           "winograd_cost", "WINOGRAD_TILE", "WINOGRAD_FROM"]
+           "winograd_cost", "WINOGRAD_FROM"]
 
 _FAST = {"reassoc", "contract"}
 
-# The output tile of the numba path: F(4x4, 3x3). See benchmarks/RESULTS.md
-# ("numba conv2d: direct, im2col or Winograd") for F(2x2) against F(4x4).
-WINOGRAD_TILE = 4
 
-# PROVISIONAL
-WINOGRAD_FROM = 4096
+# When 'auto' takes Winograd: winograd_cost (C*OC, times the share of the
+# tiles' outputs kept) at least this. ``minicnn bench --only conv-paths``
+# (benchmarks/RESULTS.md, "numba conv2d: direct, im2col or Winograd") timed
+# both tiles on 9 3x3 layers, C*OC from 3 to 65536 (ResNet-20, the Keras CNN,
+# ResNet-50's 3x3 layers at 56, 28 and 14 pixels): im2col + GEMM or the direct
+# kernels beat Winograd on every one, so there is no finite threshold the
+# measurements support and 'auto' never takes Winograd. Lower this where that
+# benchmark shows Winograd winning from some cost on; conv_algorithm('winograd')
+# forces it meanwhile.
+WINOGRAD_FROM = math.inf
 
 
 def winograd_cost(C, OC, W, PW) -> float:
@@ -63,8 +73,9 @@ def winograd_cost(C, OC, W, PW) -> float:
 
 
 def winograd_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
-    """True when Winograd applies to this layer (``winograd_applies``) and beats
-    im2col + GEMM: ``winograd_cost`` is at least WINOGRAD_FROM."""
+    """True when Winograd applies to this layer (``winograd_applies``) and is
+    expected to beat im2col + GEMM: ``winograd_cost`` is at least WINOGRAD_FROM
+    (infinite as measured so far: never)."""
     if not winograd_applies(KH, KW, SH, SW, PH, PW, DH, DW, groups):
         return False
     return winograd_cost(C, OC, W, PW) >= WINOGRAD_FROM
@@ -75,25 +86,29 @@ def _filter_transform(weight, G, U):
     """U[xi*alpha + nu, o, c] = (G weight[o, c] G^T)[xi, nu].
 
     weight: (OC, C, 3, 3); G: (alpha, 3); U: (alpha^2, OC, C).
+    One parallel iteration per output channel, the inner loops over c (the
+    contiguous axis of U).
     """
     OC, C = weight.shape[0], weight.shape[1]
     alpha = G.shape[0]
-    for p in prange(OC * C):
-        o = p // C
-        c = p % C
-        Gg = numpy.empty((alpha, 3), dtype=U.dtype)  # G @ g
-        for a in range(alpha):
-            for j in range(3):
-                s = G[a, 0] * weight[o, c, 0, j]
-                for i in range(1, 3):
-                    s += G[a, i] * weight[o, c, i, j]
-                Gg[a, j] = s
-        for a in range(alpha):
-            for b in range(alpha):
-                s = Gg[a, 0] * G[b, 0]
-                for j in range(1, 3):
-                    s += Gg[a, j] * G[b, j]
-                U[a * alpha + b, o, c] = s
+    for o in prange(OC):
+        Gg = numpy.zeros((alpha, 3, C), dtype=U.dtype)  # (G g)[xi, j, c]
+        for xi in range(alpha):
+            for i in range(3):
+                f = G[xi, i]
+                if f != 0:
+                    for j in range(3):
+                        for c in range(C):
+                            Gg[xi, j, c] += f * weight[o, c, i, j]
+        for xi in range(alpha):
+            for nu in range(alpha):
+                row = U[xi * alpha + nu, o]
+                row[:] = 0
+                for j in range(3):
+                    f = G[nu, j]
+                    if f != 0:
+                        for c in range(C):
+                            row[c] += f * Gg[xi, j, c]
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
@@ -101,164 +116,164 @@ def _filter_transform_adjoint(dU, G, gweight):
     """gweight[o, c] = G^T dU[:, o, c] G, dU's alpha^2 axis read as (alpha, alpha).
 
     dU: (alpha^2, OC, C); G: (alpha, 3); gweight: (OC, C, 3, 3).
+    One parallel iteration per output channel, the inner loops over c.
     """
     OC, C = gweight.shape[0], gweight.shape[1]
     alpha = G.shape[0]
-    for p in prange(OC * C):
-        o = p // C
-        c = p % C
-        GtdU = numpy.empty((3, alpha), dtype=gweight.dtype)  # G^T @ dU
-        for i in range(3):
-            for b in range(alpha):
-                s = G[0, i] * dU[b, o, c]
-                for a in range(1, alpha):
-                    s += G[a, i] * dU[a * alpha + b, o, c]
-                GtdU[i, b] = s
+    for o in prange(OC):
+        GtdU = numpy.zeros((3, alpha, C), dtype=gweight.dtype)  # (G^T dU)[i, nu, c]
+        for xi in range(alpha):
+            for i in range(3):
+                f = G[xi, i]
+                if f != 0:
+                    for nu in range(alpha):
+                        src = dU[xi * alpha + nu, o]
+                        for c in range(C):
+                            GtdU[i, nu, c] += f * src[c]
+        out = numpy.zeros((3, 3, C), dtype=gweight.dtype)  # (G^T dU G)[i, j, c]
         for i in range(3):
             for j in range(3):
-                s = GtdU[i, 0] * G[0, j]
-                for b in range(1, alpha):
-                    s += GtdU[i, b] * G[b, j]
-                gweight[o, c, i, j] = s
+                for nu in range(alpha):
+                    f = G[nu, j]
+                    if f != 0:
+                        for c in range(C):
+                            out[i, j, c] += f * GtdU[i, nu, c]
+        for c in range(C):
+            for i in range(3):
+                for j in range(3):
+                    gweight[o, c, i, j] = out[i, j, c]
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
 def _input_transform(x, n0, PH, PW, TH, TW, BT, V):
-    """V[xi*alpha + nu, c, (n*TH + th)*TW + tw] = (B^T d B)[xi, nu] for the input
+    """V[xi*alpha + nu, c, n*T + th*TW + tw] = (B^T d B)[xi, nu] for the input
     tile d = x[n0 + n, c, th*m - PH : ... + alpha, tw*m - PW : ... + alpha]
-    (zero outside the image).
+    (zero outside the image), T = TH*TW.
 
-    x: (N, C, H, W); BT: (alpha, alpha); V: (alpha^2, C, nb*TH*TW).
-    One parallel iteration per (image, channel, row of tiles): the row's TW
-    tiles are transformed together, so every inner loop runs over tw, the
-    contiguous axis of V, and vectorizes; zero entries of B^T are skipped.
+    x: (N, C, H, W); BT: (alpha, alpha); V: (alpha^2, C, nb*T).
+    One parallel iteration per (image, channel) plane: its T tiles are
+    transformed together, so every inner loop runs over the tile index t,
+    the contiguous axis of V, and vectorizes; zero entries of B^T are skipped.
     """
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     alpha = BT.shape[0]
     m = alpha - 2
-    nb = V.shape[2] // (TH * TW)
-    for p in prange(nb * C * TH):
-        n = p // (C * TH)
-        c = (p // TH) % C
-        th = p % TH
-        d = numpy.zeros((alpha, alpha, TW), dtype=V.dtype)    # d[a, b, tw]
-        BTd = numpy.zeros((alpha, alpha, TW), dtype=V.dtype)  # (B^T d)[xi, b, tw]
-        for a in range(alpha):
-            h = th * m - PH + a
-            if 0 <= h < H:
-                for b in range(alpha):
-                    # the tiles whose column tw*m - PW + b lies in 0 .. W-1
-                    first = max(0, (PW - b + m - 1) // m)
-                    last = min(TW, (W - 1 + PW - b) // m + 1)
-                    for tw in range(first, last):
-                        d[a, b, tw] = x[n0 + n, c, h, tw * m - PW + b]
+    T = TH * TW
+    nb = V.shape[2] // T
+    for p in prange(nb * C):
+        n = p // C
+        c = p % C
+        d = numpy.zeros((alpha, alpha, T), dtype=V.dtype)    # d[a, b, t]
+        BTd = numpy.zeros((alpha, alpha, T), dtype=V.dtype)  # (B^T d)[xi, b, t]
+        for th in range(TH):
+            for a in range(alpha):
+                h = th * m - PH + a
+                if 0 <= h < H:
+                    for b in range(alpha):
+                        # the tiles whose column tw*m - PW + b lies in 0 .. W-1
+                        first = max(0, (PW - b + m - 1) // m)
+                        last = min(TW, (W - 1 + PW - b) // m + 1)
+                        for tw in range(first, last):
+                            d[a, b, th * TW + tw] = x[n0 + n, c, h, tw * m - PW + b]
         for xi in range(alpha):
             for a in range(alpha):
                 f = BT[xi, a]
                 if f != 0:
                     for b in range(alpha):
-                        for tw in range(TW):
-                            BTd[xi, b, tw] += f * d[a, b, tw]
-        t0 = (n * TH + th) * TW
+                        for t in range(T):
+                            BTd[xi, b, t] += f * d[a, b, t]
         for xi in range(alpha):
             for nu in range(alpha):
-                row = V[xi * alpha + nu, c, t0:t0 + TW]
+                row = V[xi * alpha + nu, c, n * T:(n + 1) * T]
                 row[:] = 0
                 for b in range(alpha):
                     f = BT[nu, b]
                     if f != 0:
-                        for tw in range(TW):
-                            row[tw] += f * BTd[xi, b, tw]
+                        for t in range(T):
+                            row[t] += f * BTd[xi, b, t]
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
 def _output_transform(M, AT, bias, TH, TW, y, n0):
     """y[n0 + n, o, th*m + i, tw*m + j] = (A^T M_t A)[i, j] + bias[o] for the
-    tile t = (n*TH + th)*TW + tw, M_t = M[:, o, t] read as (alpha, alpha);
+    tile t = n*T + th*TW + tw, M_t = M[:, o, t] read as (alpha, alpha);
     outputs past (OH, OW) are dropped.
 
-    M: (alpha^2, OC, nb*TH*TW); AT: (m, alpha); bias: (OC,); y: (N, OC, OH, OW).
-    One parallel iteration per (image, output channel, row of tiles), the
-    inner loops over tw as in ``_input_transform``.
+    M: (alpha^2, OC, nb*T); AT: (m, alpha); bias: (OC,); y: (N, OC, OH, OW).
+    One parallel iteration per (image, output channel) plane, the inner loops
+    over the tile index as in ``_input_transform``.
     """
     OC = M.shape[1]
     OH, OW = y.shape[2], y.shape[3]
     m, alpha = AT.shape
-    nb = M.shape[2] // (TH * TW)
-    for p in prange(nb * OC * TH):
-        n = p // (OC * TH)
-        o = (p // TH) % OC
-        th = p % TH
-        t0 = (n * TH + th) * TW
-        ATM = numpy.zeros((m, alpha, TW), dtype=y.dtype)  # (A^T M)[i, nu, tw]
-        acc = numpy.empty(TW, dtype=y.dtype)
+    T = TH * TW
+    nb = M.shape[2] // T
+    for p in prange(nb * OC):
+        n = p // OC
+        o = p % OC
+        ATM = numpy.zeros((m, alpha, T), dtype=y.dtype)  # (A^T M)[i, nu, t]
+        Y = numpy.empty((m, m, T), dtype=y.dtype)        # (A^T M A)[i, j, t] + bias
         for xi in range(alpha):
             for i in range(m):
                 f = AT[i, xi]
                 if f != 0:
                     for nu in range(alpha):
-                        src = M[xi * alpha + nu, o, t0:t0 + TW]
-                        for tw in range(TW):
-                            ATM[i, nu, tw] += f * src[tw]
+                        src = M[xi * alpha + nu, o, n * T:(n + 1) * T]
+                        for t in range(T):
+                            ATM[i, nu, t] += f * src[t]
         for i in range(m):
-            h = th * m + i
-            if h >= OH:
-                break
             for j in range(m):
-                acc[:] = bias[o]
+                Y[i, j, :] = bias[o]
                 for nu in range(alpha):
                     f = AT[j, nu]
                     if f != 0:
-                        for tw in range(TW):
-                            acc[tw] += f * ATM[i, nu, tw]
+                        for t in range(T):
+                            Y[i, j, t] += f * ATM[i, nu, t]
+        for th in range(TH):
+            for i in range(min(m, OH - th * m)):
                 for tw in range(TW):
-                    w = tw * m + j
-                    if w < OW:
-                        y[n0 + n, o, h, w] = acc[tw]
+                    for j in range(min(m, OW - tw * m)):
+                        y[n0 + n, o, th * m + i, tw * m + j] = Y[i, j, th * TW + tw]
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
 def _output_transform_adjoint(gy, n0, AT, TH, TW, dM):
     """dM[xi*alpha + nu, o, t] = (A dY A^T)[xi, nu], dY the (m, m) tile t =
-    (n*TH + th)*TW + tw of gy[n0 + n, o], zero past (OH, OW).
+    n*T + th*TW + tw of gy[n0 + n, o], zero past (OH, OW).
 
-    gy: (N, OC, OH, OW); AT: (m, alpha); dM: (alpha^2, OC, nb*TH*TW).
-    One parallel iteration per (image, output channel, row of tiles).
+    gy: (N, OC, OH, OW); AT: (m, alpha); dM: (alpha^2, OC, nb*T).
+    One parallel iteration per (image, output channel) plane.
     """
     OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
     m, alpha = AT.shape
-    nb = dM.shape[2] // (TH * TW)
-    for p in prange(nb * OC * TH):
-        n = p // (OC * TH)
-        o = (p // TH) % OC
-        th = p % TH
-        dY = numpy.zeros((m, m, TW), dtype=dM.dtype)       # dY[i, j, tw]
-        AdY = numpy.zeros((alpha, m, TW), dtype=dM.dtype)  # (A dY)[xi, j, tw]
-        for i in range(m):
-            h = th * m + i
-            if h < OH:
-                for j in range(m):
-                    for tw in range(TW):
-                        w = tw * m + j
-                        if w < OW:
-                            dY[i, j, tw] = gy[n0 + n, o, h, w]
+    T = TH * TW
+    nb = dM.shape[2] // T
+    for p in prange(nb * OC):
+        n = p // OC
+        o = p % OC
+        dY = numpy.zeros((m, m, T), dtype=dM.dtype)       # dY[i, j, t]
+        AdY = numpy.zeros((alpha, m, T), dtype=dM.dtype)  # (A dY)[xi, j, t]
+        for th in range(TH):
+            for i in range(min(m, OH - th * m)):
+                for tw in range(TW):
+                    for j in range(min(m, OW - tw * m)):
+                        dY[i, j, th * TW + tw] = gy[n0 + n, o, th * m + i, tw * m + j]
         for xi in range(alpha):
             for i in range(m):
                 f = AT[i, xi]
                 if f != 0:
                     for j in range(m):
-                        for tw in range(TW):
-                            AdY[xi, j, tw] += f * dY[i, j, tw]
-        t0 = (n * TH + th) * TW
+                        for t in range(T):
+                            AdY[xi, j, t] += f * dY[i, j, t]
         for xi in range(alpha):
             for nu in range(alpha):
-                row = dM[xi * alpha + nu, o, t0:t0 + TW]
+                row = dM[xi * alpha + nu, o, n * T:(n + 1) * T]
                 row[:] = 0
                 for j in range(m):
                     f = AT[j, nu]
                     if f != 0:
-                        for tw in range(TW):
-                            row[tw] += f * AdY[xi, j, tw]
+                        for t in range(T):
+                            row[t] += f * AdY[xi, j, t]
 
 
 def _chunk(N, C, OC, TH, TW, tile, itemsize):

@@ -17,8 +17,8 @@ Networks").
 """
 import numpy
 
-__all__ = ["WINOGRAD_TILES", "winograd_matrices", "winograd_applies", "winograd_tiles",
-           "winograd_tile_values"]
+__all__ = ["WINOGRAD_TILES", "WINOGRAD_TILE", "winograd_matrices", "winograd_applies",
+           "winograd_tiles", "winograd_tile_values"]
 
 # F(2, 3): points 0, 1, -1, inf
 _BT_2 = numpy.array([[1, 0, -1, 0],
@@ -55,6 +55,13 @@ for _matrix in (_BT_2, _G_2, _AT_2, _BT_4, _G_4, _AT_4):
     _matrix.flags.writeable = False  # shared constants: a caller must copy to change them
 
 WINOGRAD_TILES = (2, 4)
+
+# The default output tile of F.conv2d_winograd and of the numba path: F(4x4)
+# was the faster of the two on 7 of the 9 layers of ``minicnn bench --only
+# conv-paths``; its float32 error is about 20x im2col's where F(2x2)'s is
+# im2col's (benchmarks/RESULTS.md, "numba conv2d: direct, im2col or Winograd"
+# and "Winograd: numerical error").
+WINOGRAD_TILE = 4
 
 
 def winograd_matrices(tile: int, dtype=numpy.float64):

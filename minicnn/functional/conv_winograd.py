@@ -75,6 +75,7 @@ from minicnn.autograd import Function
 from minicnn.backend import get_array_module
 from minicnn.functional._geometry import chunk_size, conv_output_hw
 from minicnn.functional._winograd import (
+    WINOGRAD_TILE,
     WINOGRAD_TILES,
     winograd_applies,
     winograd_matrices,
@@ -84,10 +85,7 @@ from minicnn.functional._winograd import (
 from minicnn.functional.conv import prepare_conv2d
 
 __all__ = ["conv2d_winograd", "Conv2dWinogradFunction", "conv2d_winograd_forward",
-           "conv2d_winograd_backward", "DEFAULT_TILE"]
-
-# F(4x4, 3x3): fewer multiplications and fewer, larger GEMMs than F(2x2, 3x3)
-DEFAULT_TILE = 4
+           "conv2d_winograd_backward"]
 
 
 def _matrices(tile, dtype, xp):
@@ -163,7 +161,7 @@ def _image_chunk(N, C, OC, TH, TW, tile, itemsize):
     return chunk_size(N, winograd_tile_values(C, OC, TH, TW, tile) * itemsize, buffers=1)
 
 
-def conv2d_winograd_forward(x, weight, bias, PH, PW, tile=DEFAULT_TILE):
+def conv2d_winograd_forward(x, weight, bias, PH, PW, tile=WINOGRAD_TILE):
     """y = weight * x + bias by Winograd F(tile x tile, 3x3).
 
     x: (N, C, H, W), weight: (OC, C, 3, 3), bias: (OC,) or None, padding
@@ -188,7 +186,7 @@ def conv2d_winograd_forward(x, weight, bias, PH, PW, tile=DEFAULT_TILE):
     return y
 
 
-def conv2d_winograd_backward(gy, x, weight, PH, PW, tile=DEFAULT_TILE,
+def conv2d_winograd_backward(gy, x, weight, PH, PW, tile=WINOGRAD_TILE,
                              need_gx=True, need_gweight=True, need_gbias=True):
     """Gradients of ``conv2d_winograd_forward`` (derivation in the module docstring).
 
@@ -245,11 +243,12 @@ class Conv2dWinogradFunction(Function):
 
 
 def conv2d_winograd(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                    tile=DEFAULT_TILE):
+                    tile=WINOGRAD_TILE):
     """``F.conv2d`` of a 3x3, stride-1 layer by Winograd F(tile x tile, 3x3).
 
     The same arguments, checks and result as ``F.conv2d`` (``prepare_conv2d``),
-    plus ``tile`` (2 or 4: the output tile's side). Only layers with a 3x3
+    plus ``tile`` (2 or 4: the output tile's side; the default is
+    ``_winograd.WINOGRAD_TILE``, what measured best). Only layers with a 3x3
     filter, stride 1, dilation 1, one group and padding 0..2 are accepted.
     Always runs the NumPy reference of this file.
 
