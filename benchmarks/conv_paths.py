@@ -1,12 +1,12 @@
 """Direct, im2col + GEMM or Winograd: the numba backend's three conv2d paths.
 
 The numba conv2d computes a small stride-1 layer with the direct kernels of
-kernels/cpu/direct_conv.py, a 3x3 stride-1 layer with many channels with
-Winograd F(4x4, 3x3) (kernels/cpu/winograd.py) and everything else with
-im2col + GEMM; the switches are ``direct_conv.direct_conv_pays`` and
-``winograd.winograd_pays``. This part times every path that applies on the
-same layers (forward + backward, alternating rounds) so that the thresholds
-can be checked against measurements on any machine.
+kernels/cpu/direct_conv.py, a 3x3 stride-1 layer where it pays with Winograd
+(kernels/cpu/winograd.py) and everything else with im2col + GEMM; the
+switches are ``direct_conv.direct_conv_pays`` and ``winograd.winograd_pays``.
+This part times every path that applies on the same layers (forward +
+backward, alternating rounds; Winograd with both tiles, F(2x2) and F(4x4)) so
+that the thresholds can be checked against measurements on any machine.
 
 ``winograd_error`` measures what Winograd costs in accuracy: float32
 Winograd F(2x2) and F(4x4) and float32 im2col against a float64 reference,
@@ -33,7 +33,6 @@ LAYERS = [
     ("ResNet-20", "3x3 @16", 32, 32, 16, 32, 3, 1, True),
     ("ResNet-20", "3x3 @8", 32, 64, 8, 64, 3, 1, True),
     ("GoogLeNet", "3a 5x5", 8, 16, 28, 32, 5, 2, True),
-    ("VGG-16", "conv1_2 3x3 @56", 8, 64, 56, 64, 3, 1, True),
     ("ResNet-50", "3x3 @56", 8, 64, 56, 64, 3, 1, True),
     ("ResNet-50", "3x3 @28", 8, 128, 28, 128, 3, 1, True),
     ("ResNet-50", "3x3 @14", 8, 256, 14, 256, 3, 1, True),
@@ -51,10 +50,21 @@ ERROR_LAYERS = [
 
 def run_conv_paths(layers, rounds=5, progress=None) -> list:
     """Forward + backward time of each layer on every path that applies to it
-    (Winograd only to 3x3 layers): one record per layer."""
-    from minicnn.functional._winograd import winograd_applies
+    (Winograd, with both tiles, only to 3x3 layers): one record per layer."""
+    from minicnn.functional._winograd import WINOGRAD_TILES, winograd_applies
     from minicnn.kernels.cpu import conv
     from minicnn.kernels.cpu.direct_conv import direct_conv_cost
+    from minicnn.kernels.cpu.winograd import (
+        winograd_conv2d_backward,
+        winograd_conv2d_forward,
+        winograd_cost,
+    )
+
+    def winograd_step(x, weight, bias, P, tile, needs_gx):
+        """What conv2d's Winograd path runs, with the tile given (it takes WINOGRAD_TILE)."""
+        y = winograd_conv2d_forward(x, weight, bias, P, P, tile)
+        winograd_conv2d_backward(y, x, weight, P, P, needs_gx, True, tile)
+        y.sum(axis=(0, 2, 3))  # gbias, as conv2d_backward computes it
 
     records = []
     for network, layer, N, C, H, OC, K, P, needs_gx in layers:
@@ -72,39 +82,47 @@ def run_conv_paths(layers, rounds=5, progress=None) -> list:
                 y = conv.conv2d_forward(x, weight, bias, *geometry)
                 conv.conv2d_backward(y, x, weight, *geometry, needs_gx, True, True)
 
-        paths = ["im2col", "direct"]
+        fns = {a: (lambda a=a: step(a)) for a in ("im2col", "direct")}
         if winograd_applies(K, K, 1, 1, P, P, 1, 1, 1):
-            paths.append("winograd")
-        timings = measure_interleaved({a: (lambda a=a: step(a)) for a in paths},
-                                      rounds=rounds, calls=3, warmup=1, round_seconds=0.2)
+            for tile in WINOGRAD_TILES:
+                fns[f"winograd{tile}"] = (
+                    lambda tile=tile, x=x, weight=weight, bias=bias, P=P, needs_gx=needs_gx:
+                    winograd_step(x, weight, bias, P, tile, needs_gx))
+        timings = measure_interleaved(fns, rounds=rounds, calls=3, warmup=1, round_seconds=0.2)
         im2col = timings["im2col"].median
-        winograd = timings["winograd"].median if "winograd" in timings else None
         with conv.conv_algorithm("auto"):
             auto = conv.choose_algorithm(C, OC, H, K, K, 1, 1, P, P, 1, 1, 1)
-        records.append({
+        record = {
             "network": network, "layer": layer, "batch": N, "work": C * K * K * OC,
             "wide_work": direct_conv_cost(C, OC, H, K, K, P, 1),
             "im2col_median": im2col, "direct_median": timings["direct"].median,
             "direct_over_im2col": timings["direct"].median / im2col,
-            "winograd_median": winograd,
-            "winograd_over_im2col": None if winograd is None else winograd / im2col,
-            "auto": auto})
+            "winograd_cost": None, "auto": auto}
+        if "winograd2" in timings:
+            record["winograd_cost"] = winograd_cost(C, OC, H, P)
+        for tile in WINOGRAD_TILES:
+            t = timings.get(f"winograd{tile}")
+            record[f"winograd{tile}_median"] = None if t is None else t.median
+            record[f"winograd{tile}_over_im2col"] = None if t is None else t.median / im2col
+        records.append(record)
     return records
 
 
 def markdown_conv_paths(records) -> str:
-    lines = ["| layer | batch | C·K²·OC | × Wp/OW | im2col ms | direct ms | direct ÷ im2col "
-             "| Winograd ms | Winograd ÷ im2col | auto takes |",
+    lines = ["| layer | batch | C·K²·OC | × Wp/OW | im2col ms | direct ÷ im2col "
+             "| Winograd cost | F(2×2) ÷ im2col | F(4×4) ÷ im2col | auto takes |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+
+    def cell(value, fmt):
+        return "" if value is None else format(value, fmt)
+
     for r in records:
-        winograd = r.get("winograd_median")
-        wino_ms = "" if winograd is None else f"{winograd * 1e3:.3g}"
-        wino_ratio = "" if winograd is None else f"{r['winograd_over_im2col']:.2f}"
         lines.append(
             f"| {r['network']} {r['layer']} | {r['batch']} | {r['work']} | "
             f"{r['wide_work']:.0f} | {r['im2col_median'] * 1e3:.3g} | "
-            f"{r['direct_median'] * 1e3:.3g} | {r['direct_over_im2col']:.2f} | "
-            f"{wino_ms} | {wino_ratio} | {r['auto']} |")
+            f"{r['direct_over_im2col']:.2f} | {cell(r.get('winograd_cost'), '.0f')} | "
+            f"{cell(r.get('winograd2_over_im2col'), '.2f')} | "
+            f"{cell(r.get('winograd4_over_im2col'), '.2f')} | {r['auto']} |")
     return "\n".join(lines)
 
 
