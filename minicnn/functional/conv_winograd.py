@@ -13,7 +13,10 @@ polynomials multiply, and a polynomial product of degree alpha - 1 is fixed by
 its values at alpha points (Toom-Cook): evaluate both factors there, multiply
 the values (the only alpha multiplications), interpolate back (Lagrange).
 The points chosen are 0, 1, -1 for F(2, 3) and 0, 1, -1, 2, -2 for F(4, 3),
-plus "infinity" (the leading coefficient) for the last one. Correlation is
+plus "infinity" (the leading coefficient) for the last one. Small points keep
+the matrices' entries small, and so the float32 rounding: F(4, 3) could take
+1/2, -1/2 instead of 2, -2 (the same count, alpha = 6), and F(6, 3) needs
+0, +-1, +-2, +-1/2 and infinity. Correlation is
 the transpose of that polynomial product, so the matrices swap roles:
 
     y = A^T [ (G g) * (B^T d) ]        * element-wise
