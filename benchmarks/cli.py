@@ -98,9 +98,16 @@ def run(args) -> dict:
                 specs = [spec for spec in MODELS if spec.name in wanted]
             doc["models"] = run_models(specs, engine_list, 1, max(2, repeat - 2), _progress)
         if "conv-paths" in parts and ("minicnn", "numba") in engine_list:
-            from minicnn.bench.conv_paths import LAYERS, QUICK_LAYERS, run_conv_paths
+            from minicnn.bench.conv_paths import (
+                LAYERS,
+                QUICK_LAYERS,
+                run_conv_paths,
+                winograd_error,
+            )
             doc["conv_paths"] = run_conv_paths(QUICK_LAYERS if args.quick else LAYERS,
                                                2 if args.quick else repeat, _progress)
+            if not args.quick:
+                doc["winograd_error"] = winograd_error(progress=_progress)
         if "scaling" in parts:
             points, fits = run_scaling(engine_list, QUICK_SWEEPS if args.quick else SWEEPS,
                                        1, 3, _progress)
@@ -144,8 +151,12 @@ def _print_report(doc):
         print("## Models\n\n" + markdown_models(doc["models"]) + "\n")
     if doc.get("conv_paths"):
         from minicnn.bench.conv_paths import markdown_conv_paths
-        print("## numba conv2d: direct or im2col (forward + backward)\n\n"
+        print("## numba conv2d: direct, im2col or Winograd (forward + backward)\n\n"
               + markdown_conv_paths(doc["conv_paths"]) + "\n")
+    if doc.get("winograd_error"):
+        from minicnn.bench.conv_paths import markdown_winograd_error
+        print("## Winograd: numerical error (float32 against float64)\n\n"
+              + markdown_winograd_error(doc["winograd_error"]) + "\n")
     if doc["scaling"]["fits"]:
         print("## Scaling (forward conv2d, time = a + b * FLOPs)\n")
         print("| sweep | engine | s per GFLOP | R^2 |\n| --- | --- | ---: | ---: |")

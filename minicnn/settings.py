@@ -9,8 +9,12 @@ except grad mode, which is per thread (``minicnn.no_grad()``, in autograd.py).
     block, ``minicnn.use_backend``.
 ``workspace_bytes`` (default 256 MiB): the cap on the im2col column buffer;
     convolution processes the batch in chunks that fit. ``minicnn.set_workspace``.
-``conv_algorithm`` (default ``'auto'``): how the numba conv2d computes (direct,
-    im2col, or chosen by cost). ``minicnn.kernels.cpu.conv.conv_algorithm``.
+``conv_algorithm`` (default ``'auto'``): how the numba conv2d computes
+    (``'direct'``, ``'im2col'``, ``'winograd'``, or ``'auto'``: chosen per layer
+    by cost). A forced path runs only on the layers it applies to (direct:
+    stride 1, one group; Winograd: 3x3, stride 1, dilation 1, one group,
+    padding 0..2) and im2col elsewhere.
+    ``minicnn.kernels.cpu.conv.conv_algorithm``.
 ``cuda_kernel_source`` (default ``'cupy'``): on CuPy arrays, the CUDA C kernels
     (``'cupy'``) or their Numba CUDA twins (``'numba'``).
     ``minicnn.kernels.cuda.launch.set_kernel_source``.

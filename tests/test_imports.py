@@ -4,10 +4,10 @@ engine's one-way order
     settings, runtime -> backend, rng -> autograd -> ops -> functional -> nn, optim
     -> zoo, data -> train -> tools
 
-with kernels/ (``minicnn.kernels``) depending only on backend, settings, runtime
-and the convolution geometry. Imports inside functions are not counted: they run
-late, and are kept for optional heavy packages and for the few upward calls
-(``Module.summary``) that say so where they stand.
+with kernels/ (``minicnn.kernels``) depending only on backend, settings, runtime,
+the convolution geometry and the Winograd matrices. Imports inside functions
+are not counted: they run late, and are kept for optional heavy packages and
+for the few upward calls (``Module.summary``) that say so where they stand.
 """
 import ast
 import importlib.util
@@ -32,7 +32,10 @@ RANKS = {
     "minicnn": 9,
 }
 KERNELS_MAY_IMPORT = ("minicnn.backend", "minicnn.settings", "minicnn.runtime",
-                      "minicnn.functional._geometry", "minicnn.kernels")
+                      "minicnn.functional._geometry", "minicnn.kernels",
+                      # the Winograd matrices: numpy constants shared by the
+                      # reference (functional/conv_winograd.py) and kernels/cpu/winograd.py
+                      "minicnn.functional._winograd")
 
 
 def _layout() -> dict:

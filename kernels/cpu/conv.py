@@ -1,6 +1,9 @@
 """conv2d forward and backward on the CPU: Numba im2col/col2im + BLAS GEMM,
 or, for small stride-1 layers where it is faster, the direct kernels of
-``direct_conv.py`` (``conv_algorithm`` forces one or the other).
+``direct_conv.py``, or, for 3x3 stride-1 layers, Winograd F(4x4, 3x3) of
+``winograd.py`` where it pays (``choose_algorithm`` decides; as measured so
+far 'auto' never takes Winograd, see ``winograd.WINOGRAD_FROM``;
+``conv_algorithm`` forces one).
 
 Notation (``W`` is a width, the filters are ``weight``)::
 
@@ -35,6 +38,7 @@ from numba import njit, prange
 
 from minicnn.backend import register_kernel
 from minicnn.functional._geometry import chunk_size, conv_output_hw, is_pointwise
+from minicnn.functional._winograd import winograd_applies
 from minicnn.settings import settings
 
 from ._scratch import scratch
@@ -46,6 +50,7 @@ from .direct_conv import (
     direct_conv_pays,
 )
 from .im2col import col2im_into, im2col_into
+from .winograd import winograd_conv2d_backward, winograd_conv2d_forward, winograd_pays
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv_algorithm", "choose_algorithm", "ALGORITHMS"]
 
@@ -103,16 +108,21 @@ def _fold(gcols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0):
         col2im_into(gcols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0)
 
 
-ALGORITHMS = ("auto", "direct", "im2col")
+ALGORITHMS = ("auto", "direct", "im2col", "winograd")
+
+
 @contextlib.contextmanager
 def conv_algorithm(name: str):
     """Force how the numba conv2d computes, inside a ``with`` block.
 
     ``'auto'`` (the default) takes the direct kernels where they apply and pay
-    (``direct_conv.direct_conv_pays``), else im2col + GEMM; ``'im2col'`` always
+    (``direct_conv.direct_conv_pays``), else Winograd where it applies and pays
+    (``winograd.winograd_pays``), else im2col + GEMM; ``'im2col'`` always
     uses im2col; ``'direct'`` uses the direct kernels wherever they apply
     (stride 1, one group, padding within the kernel's reach, not 1x1) and
-    im2col elsewhere. For tests and benchmarks that compare the two.
+    im2col elsewhere; ``'winograd'`` uses Winograd F(4x4, 3x3) wherever it
+    applies (3x3, stride 1, dilation 1, one group, padding 0..2) and im2col
+    elsewhere. For tests and benchmarks that compare the paths.
     """
     if name not in ALGORITHMS:
         raise ValueError(f"conv_algorithm: expected one of {ALGORITHMS}, got {name!r}")
@@ -126,17 +136,23 @@ def conv_algorithm(name: str):
 
 def choose_algorithm(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) -> str:
     """The path the numba conv2d takes for this layer under the current
-    ``conv_algorithm`` setting: ``'direct'`` or ``'im2col'`` (a 1x1 layer's
-    im2col is the image itself, see ``_columns``). Forward and backward both
-    ask this, and ``minicnn.profile`` reports it."""
+    ``conv_algorithm`` setting: ``'direct'``, ``'winograd'`` or ``'im2col'``
+    (a 1x1 layer's im2col is the image itself, see ``_columns``). Forward and
+    backward both ask this, and ``minicnn.profile`` reports it."""
     name = settings.conv_algorithm
     if name == "im2col":
         return "im2col"
     if name == "direct":
         applies = direct_conv_applies(KH, KW, SH, SW, PH, PW, DH, DW, groups)
         return "direct" if applies else "im2col"
-    pays = direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups)
-    return "direct" if pays else "im2col"
+    if name == "winograd":
+        applies = winograd_applies(KH, KW, SH, SW, PH, PW, DH, DW, groups)
+        return "winograd" if applies else "im2col"
+    if direct_conv_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups):
+        return "direct"
+    if winograd_pays(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups):
+        return "winograd"
+    return "im2col"
 
 
 @register_kernel("numba", "conv2d_forward")
@@ -154,8 +170,11 @@ def conv2d_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups):
     L = OH * OW
     if bias is None:
         bias = numpy.zeros(OC, dtype=x.dtype)
-    if choose_algorithm(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) == "direct":
+    algorithm = choose_algorithm(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups)
+    if algorithm == "direct":
         return direct_conv2d_forward(x, weight, bias, PH, PW, DH, DW)
+    if algorithm == "winograd":
+        return winograd_conv2d_forward(x, weight, bias, PH, PW)
     OCg = OC // groups
     K = Cg * KH * KW  # rows of one group's columns
     weight2 = weight.reshape(OC, K)  # (OC, C/g, KH, KW) -> (OC, C/g*KH*KW)
@@ -196,9 +215,13 @@ def conv2d_backward(gy, x, weight, SH, SW, PH, PW, DH, DW, groups,
     gx = gweight = None
     if not (need_gx or need_gweight):
         return gx, gweight, gbias
-    if choose_algorithm(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups) == "direct":
+    algorithm = choose_algorithm(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups)
+    if algorithm == "direct":
         gx, gweight = direct_conv2d_backward(gy, x, weight, PH, PW, DH, DW, need_gx,
                                              need_gweight)
+        return gx, gweight, gbias
+    if algorithm == "winograd":
+        gx, gweight = winograd_conv2d_backward(gy, x, weight, PH, PW, need_gx, need_gweight)
         return gx, gweight, gbias
 
     OCg = OC // groups

@@ -119,9 +119,11 @@ def col2im_overlap(g: dict):
 def conv_algorithm_choice(C, OC, g: dict, groups: int = 1) -> dict:
     """Which path the numba backend's conv2d takes for this layer, and why.
 
-    Returns ``{'algorithm': 'direct' | 'im2col' | 'pointwise GEMM', 'reason': str,
-    'cost': float | None, 'threshold': int | None}``, using the switch's own
-    functions in kernels/cpu/direct_conv.py.
+    Returns ``{'algorithm': 'direct' | 'winograd' | 'im2col' | 'pointwise GEMM',
+    'reason': str, 'cost': float | None, 'threshold': int | None}``, using the
+    switch itself (``kernels/cpu/conv.py:choose_algorithm``, under the current
+    ``conv_algorithm`` setting) and the cost functions of direct_conv.py and
+    winograd.py.
     """
     geometry = (g["KH"], g["KW"], g["SH"], g["SW"], g["PH"], g["PW"], g["DH"], g["DW"])
     if geometry[:6] == (1, 1, 1, 1, 0, 0):
@@ -146,6 +148,19 @@ def conv_algorithm_choice(C, OC, g: dict, groups: int = 1) -> dict:
                           "the dilated kernel's reach; this layer has "
                           f"stride ({g['SH']}, {g['SW']}), groups {groups}, padding "
                           f"({g['PH']}, {g['PW']})"}
+    from minicnn.functional._winograd import WINOGRAD_TILE
+    from minicnn.kernels.cpu.conv import choose_algorithm
+    from minicnn.kernels.cpu.winograd import WINOGRAD_FROM, winograd_cost
+    if choose_algorithm(C, OC, g["W"], *geometry, groups) == "winograd":
+        cost = winograd_cost(C, OC, g["W"], g["PW"])
+        OW, m = g["W"] + 2 * g["PW"] - 2, WINOGRAD_TILE
+        alpha2 = (m + 2) ** 2
+        return {"algorithm": "winograd", "cost": cost, "threshold": WINOGRAD_FROM,
+                "reason": f"a 3x3 stride-1 layer whose GEMMs are large: cost = C*OC * OW / "
+                          f"(tiles' width) = {C}*{OC} * {OW}/{-(-OW // m) * m} = {cost:.0f} "
+                          f">= {WINOGRAD_FROM}, so Winograd F({m}x{m}, 3x3) runs: "
+                          f"{alpha2} GEMMs, {alpha2} multiply-adds per {m}x{m} output tile "
+                          f"and input channel where im2col spends {9 * m * m}"}
     cost = direct_conv_cost(C, OC, g["W"], g["KH"], g["KW"], g["PW"], g["DW"])
     pays = direct_conv_pays(C, OC, g["W"], *geometry, groups)
     formula = (f"cost = C*KH*KW*OC * Wp/(Wp - DW*(KW-1)) = {C}*{g['KH']}*{g['KW']}*{OC} * "

@@ -32,7 +32,7 @@ def test_quick_run_end_to_end(tmp_path, capsys):
     assert (charts / "scaling.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "## Ops" in printed and "core=" in printed and "x torch" in printed
-    assert "direct or im2col" in printed
+    assert "direct, im2col or Winograd" in printed
 
 
 def test_help_lists_the_options(capsys):

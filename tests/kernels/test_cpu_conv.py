@@ -1,6 +1,7 @@
 """Numba im2col, col2im and conv2d (kernels/cpu/im2col.py, conv.py) against the
 NumPy references in minicnn/functional/conv.py, on hypothesis-drawn geometry, on
-both of conv2d's paths: im2col + GEMM and the direct kernels (direct_conv.py)."""
+every one of conv2d's paths: im2col + GEMM, the direct kernels (direct_conv.py)
+and Winograd (winograd.py, tested in detail in test_cpu_winograd.py)."""
 import numpy
 import pytest
 from hypothesis import given
@@ -39,7 +40,8 @@ def test_im2col_col2im_match_reference(g, dtype, seed):
 @given(g=conv_geometries(), dtype=DTYPES, bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
 def test_conv2d_forward_backward_match_reference(algorithm, g, dtype, bias, seed):
     # 'direct' takes the direct kernels wherever they apply (stride 1, one group,
-    # padding within reach), 'im2col' never, 'auto' where they pay
+    # padding within reach), 'winograd' Winograd wherever it applies (3x3,
+    # stride 1, dilation 1, one group), 'im2col' neither, 'auto' where they pay
     N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups = g
     rng = numpy.random.default_rng(seed)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
@@ -156,7 +158,7 @@ def test_direct_conv_is_chosen_for_small_stride1_layers(layer, pays):
 
 def test_conv_algorithm_rejects_unknown_names_and_restores_on_error():
     with pytest.raises(ValueError, match="conv_algorithm: expected one of"):
-        with conv.conv_algorithm("winograd"):
+        with conv.conv_algorithm("fft"):
             pass
     with pytest.raises(RuntimeError):
         with conv.conv_algorithm("im2col"):

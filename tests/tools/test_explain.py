@@ -73,6 +73,18 @@ def test_algorithm_choice_uses_the_switch():
     assert explain.conv_algorithm_choice(3, 3, pointwise)["algorithm"] == "pointwise GEMM"
 
 
+def test_algorithm_choice_says_winograd_where_choose_algorithm_does(monkeypatch):
+    pytest.importorskip("numba")
+    from minicnn.kernels.cpu import conv, winograd
+    monkeypatch.setattr(winograd, "WINOGRAD_FROM", 4096)  # as measured it is never taken
+    resnet50_3x3 = explain.conv_geometry(28, 28, 3, 3, 1, 1, 1, 1)
+    choice = explain.conv_algorithm_choice(128, 128, resnet50_3x3)
+    assert choice["algorithm"] == conv.choose_algorithm(128, 128, 28, 3, 3, 1, 1, 1, 1, 1, 1, 1)
+    assert choice["algorithm"] == "winograd" and "3x3) runs" in choice["reason"]
+    with conv.conv_algorithm("im2col"):
+        assert explain.conv_algorithm_choice(128, 128, resnet50_3x3)["algorithm"] != "winograd"
+
+
 def test_batch_norm_statistics_match_the_layer():
     rng = numpy.random.default_rng(0)
     x = rng.standard_normal((4, 3, 2, 5)) * 2 + 1
