@@ -14,11 +14,15 @@ Backward (all sums over n and l, per channel):
     gx      = weight * inv_std / M * (M * gy - gbias - xhat * gweight)
 
 One parallel iteration per channel; each keeps its sums in float64 and makes
-its passes over the N contiguous rows x3[n, c, :].
+its passes over the N contiguous rows x3[n, c, :]. The loops are compiled with
+``fastmath={'reassoc', 'contract'}``: the sums may be reordered (and a*b + c
+fused), which lets LLVM vectorize them; NaN and inf keep their meaning. Without
+it the masked sums of the fused backward run as scalar code whose branch on
+y3 > 0 is mispredicted half the time (see benchmarks/RESULTS.md, fused ReLU).
 
 The fused BatchNorm -> ReLU (``batch_norm_relu_forward/backward``) runs the
-same loops with a ``relu`` flag: forward writes max(y3, 0) in the loop that
-writes y3, backward reads gy3 through the mask y3 > 0 (y3 the ReLU output) in
+same loops with a ``floor`` of 0 instead of -inf: forward writes max(y3, 0) in
+the loop that writes y3, backward reads gy3 * (y3 > 0) (y3 the ReLU output) in
 both of its passes, so the masked gradient is never stored.
 """
 import math
@@ -34,11 +38,16 @@ __all__ = ["batch_norm_forward", "batch_norm_backward",
            "batch_norm_relu_forward", "batch_norm_relu_backward"]
 
 
-@njit(cache=True, parallel=True)
-def _bn_fwd(x3, weight, bias, eps, relu, y3, mean, var, inv_std):
+# reorder sums and fuse multiply-adds; no assumption about NaN or inf
+_FASTMATH = {"reassoc", "contract"}
+
+
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+def _bn_fwd(x3, weight, bias, eps, floor, y3, mean, var, inv_std):
     """x3, y3: (N, C, L); weight, bias, mean, var, inv_std: (C,).
 
-    relu: write max(y3, 0) instead of y3."""
+    floor: -inf, or 0 to write max(y3, 0) (the fused ReLU); a value, not a
+    branch, so the loop stays one vectorizable select."""
     N, C, L = x3.shape
     M = N * L
     for c in prange(C):
@@ -61,16 +70,16 @@ def _bn_fwd(x3, weight, bias, eps, relu, y3, mean, var, inv_std):
         for n in range(N):
             for l in range(L):
                 v = a * (x3[n, c, l] - mu) + bias[c]
-                # 'not (v <= 0)' keeps NaN, as the ReLU kernel does
-                y3[n, c, l] = v if not relu or not (v <= 0) else 0
+                # 'not (v < floor)' keeps NaN, as the ReLU kernel does
+                y3[n, c, l] = v if not (v < floor) else floor
 
 
-@njit(cache=True, parallel=True)
-def _bn_bwd(gy3, x3, mean, inv_std, weight, relu, y3, gx3, gweight, gbias):
-    """gy3, x3, gx3: (N, C, L); mean, inv_std, weight, gweight, gbias: (C,).
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+def _bn_bwd(gy3, x3, mean, inv_std, weight, floor, y3, gx3, gweight, gbias):
+    """gy3, x3, gx3, y3: (N, C, L); mean, inv_std, weight, gweight, gbias: (C,).
 
-    relu: the gradient is gy3 * (y3 > 0), y3 (N, C, L) the ReLU's output;
-    else y3 is not read."""
+    The gradient is gy3 * (y3 > floor): floor 0 with y3 the ReLU's output (the
+    fused ReLU's mask), or -inf with y3 = gy3 (no mask)."""
     N, C, L = x3.shape
     M = N * L
     for c in prange(C):
@@ -80,7 +89,7 @@ def _bn_bwd(gy3, x3, mean, inv_std, weight, relu, y3, gx3, gweight, gbias):
         sgx = 0.0
         for n in range(N):
             for l in range(L):
-                g = gy3[n, c, l] if not relu or y3[n, c, l] > 0 else 0.0
+                g = gy3[n, c, l] * (y3[n, c, l] > floor)
                 sg += g
                 sgx += g * (x3[n, c, l] - mu) * istd
         gbias[c] = sg
@@ -88,7 +97,7 @@ def _bn_bwd(gy3, x3, mean, inv_std, weight, relu, y3, gx3, gweight, gbias):
         a = weight[c] * istd / M
         for n in range(N):
             for l in range(L):
-                g = gy3[n, c, l] if not relu or y3[n, c, l] > 0 else 0.0
+                g = gy3[n, c, l] * (y3[n, c, l] > floor)
                 xhat = (x3[n, c, l] - mu) * istd
                 gx3[n, c, l] = a * (M * g - sg - xhat * sgx)
 
@@ -109,7 +118,7 @@ def _forward(x3, weight, bias, eps, relu):
     var = numpy.empty(C, dtype=x3.dtype)
     inv_std = numpy.empty(C, dtype=x3.dtype)
     use_threads_for(x3.size)
-    _bn_fwd(x3, w, b, float(eps), relu, y3, mean, var, inv_std)
+    _bn_fwd(x3, w, b, float(eps), 0.0 if relu else -math.inf, y3, mean, var, inv_std)
     return y3, mean, var, inv_std
 
 
@@ -123,7 +132,7 @@ def _backward(gy3, x3, mean, inv_std, weight, relu, y3):
     gbias = numpy.empty(C, dtype=x3.dtype)
     use_threads_for(x3.size)
     _bn_bwd(gy3, x3, numpy.ascontiguousarray(mean), numpy.ascontiguousarray(inv_std),
-            w, relu, numpy.ascontiguousarray(y3), gx3, gweight, gbias)
+            w, 0.0 if relu else -math.inf, numpy.ascontiguousarray(y3), gx3, gweight, gbias)
     return gx3, gweight, gbias
 
 
