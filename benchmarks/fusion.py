@@ -4,6 +4,7 @@ the unfused pairs they replace, numba backend, alternating rounds.
     python -m minicnn.bench.fusion            # ops at ResNet-20 sizes, a ResNet-20
                                               # training step, two inference models
     python -m minicnn.bench.fusion --quick    # one op size, fewer rounds
+    python -m minicnn.bench.fusion --rounds 15   # more rounds on a noisy machine
 
 * ops, forward + backward at ResNet-20's activation sizes (batch 32):
   ``relu(batch_norm(x))`` (two nodes) against ``batch_norm_relu(x)`` and against
@@ -172,9 +173,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m minicnn.bench.fusion",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one op size, 3 rounds")
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="alternating rounds per comparison (default 7)")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     set_backend("numba")
-    rounds = 3 if args.quick else 7
+    rounds = 3 if args.quick else args.rounds
     for r in run_ops(OP_SHAPES[-1:] if args.quick else OP_SHAPES, rounds):
         print(f"{r['op']:20s} {str(r['shape']):18s} unfused {r['unfused_ms']:7.2f} ms  "
               f"fused {r['fused_ms']:7.2f} ms ({r['fused_over_unfused']:.2f}x)  "

@@ -4,10 +4,11 @@
     add_relu(a, b)          = relu(a + b)
     conv2d_relu(x, ...)     = relu(conv2d(x, ...))   (nn.ConvReLU2d, inference)
 
-Unfused, each pair writes the intermediate z (BN's output, or the sum), reads
-it again for the ReLU and keeps both for backward; fused, one node writes y
-once and keeps y, whose sign is the ReLU's mask. Backward, by the chain rule
-through y = max(z, 0):
+Unfused, each pair writes the intermediate z (BN's output, or the sum) and
+reads it again for the ReLU, and backward writes the masked gradient gz as a
+full array before the first op's backward reads it. Fused, one node writes y
+once and keeps y (as the ReLU did), whose sign is the ReLU's mask. Backward,
+by the chain rule through y = max(z, 0):
 
     gz = gy * [y > 0]                      (y > 0 exactly where z > 0)
     batch_norm_relu:  gx, gweight, gbias = BatchNorm's backward of gz
@@ -89,9 +90,9 @@ def batch_norm_relu_backward_reference(gy3, x3, y3, mean, inv_std, weight):
 class BatchNormReLUFunction(BatchNorm):
     """Training-mode BatchNorm then ReLU, one node: y = max(BN(x), 0).
 
-    Saves what BatchNorm saves (x, mean, inv_std, weight) and y (the mask y > 0);
-    unfused, BatchNorm and ReLU together keep x, the statistics and y too, plus
-    the BN output alive between the two nodes.
+    Saves what the unfused pair saves: BatchNorm's x, mean, inv_std, weight, and
+    ReLU's y (the mask y > 0); what fusion spares is the intermediate BN output
+    and the masked gradient, each a full array written and read once more.
     """
 
     def forward(self, x, *params):
