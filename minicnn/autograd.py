@@ -162,7 +162,7 @@ class Tensor:
         self._hooks = []         # gradient hooks, see register_hook
         self._retains_grad = False
         self._readers = []       # weak refs to the recorded nodes that read this
-                                 # non-leaf tensor (for in-place ops, apply_in_place)
+                                 # non-leaf tensor (for in-place ops: _hand_over_history)
 
     # ------------------------------------------------------------ properties
     @property
