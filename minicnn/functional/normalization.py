@@ -193,30 +193,30 @@ class BatchNormEval(Function):
         return tuple(grads)
 
 
-def _stat_array(name, stat, C, x):
+def _stat_array(op, name, stat, C, x):
     """A running statistic as the raw array it is (updated in place), checked."""
     if stat is None:
         return None
     array = stat.data if isinstance(stat, Tensor) else stat
     if not hasattr(array, "shape") or tuple(array.shape) != (C,):
         shape = getattr(array, "shape", type(array).__name__)
-        raise ValueError(f"batch_norm: {name} must have shape ({C},) for an input with "
+        raise ValueError(f"{op}: {name} must have shape ({C},) for an input with "
                          f"{C} channels (input shape {x.shape}), got {shape}")
     if array.dtype.kind != "f":
-        raise TypeError(f"batch_norm: {name} must be a floating-point array, got dtype "
+        raise TypeError(f"{op}: {name} must be a floating-point array, got dtype "
                         f"{array.dtype}")
     if type(array) is not type(x.data):
-        raise TypeError(f"batch_norm: {name} is a {type(array).__module__} array but the "
+        raise TypeError(f"{op}: {name} is a {type(array).__module__} array but the "
                         f"input is on {x.device}; move them to the same device")
     return array
 
 
-def _param(name, p, C, x):
+def _param(op, name, p, C, x):
     if p is None:
         return None
     p = as_tensor(p, like=x) if not isinstance(p, Tensor) else p
     if p.shape != (C,):
-        raise ValueError(f"batch_norm: {name} must have shape ({C},) for an input with "
+        raise ValueError(f"{op}: {name} must have shape ({C},) for an input with "
                          f"{C} channels (input shape {x.shape}), got {p.shape}")
     return p
 
@@ -261,10 +261,10 @@ def batch_norm_call(op, train_function, eval_function, x, running_mean, running_
         raise ValueError(f"{op}: momentum and eps must be numbers (eps >= 0), got "
                          f"momentum={momentum!r}, eps={eps!r}")
     N, C = x.shape[0], x.shape[1]
-    running_mean = _stat_array("running_mean", running_mean, C, x)
-    running_var = _stat_array("running_var", running_var, C, x)
-    weight = _param("weight", weight, C, x)
-    bias = _param("bias", bias, C, x)
+    running_mean = _stat_array(op, "running_mean", running_mean, C, x)
+    running_var = _stat_array(op, "running_var", running_var, C, x)
+    weight = _param(op, "weight", weight, C, x)
+    bias = _param(op, "bias", bias, C, x)
     use_batch_stats = training or running_mean is None
     L = 1
     for n in x.shape[2:]:

@@ -139,7 +139,7 @@ def test_batch_norm_relu_errors_name_the_op():
     x = Tensor(numpy.ones((2, 3, 2, 2)))
     with pytest.raises(ValueError, match="batch_norm_relu: expected 2-D"):
         F.batch_norm_relu(Tensor(numpy.ones(4)), None, None, training=True)
-    with pytest.raises(ValueError, match=r"running_var must have shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"batch_norm_relu: running_var must have shape \(3,\)"):
         F.batch_norm_relu(x, numpy.zeros(3), numpy.ones(2))
 
 
