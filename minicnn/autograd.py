@@ -161,6 +161,8 @@ class Tensor:
         self._version = 0        # bumped by every in-place change made through minicnn
         self._hooks = []         # gradient hooks, see register_hook
         self._retains_grad = False
+        self._readers = []       # weak refs to the recorded nodes that read this
+                                 # non-leaf tensor (for in-place ops: _hand_over_history)
 
     # ------------------------------------------------------------ properties
     @property
@@ -357,8 +359,9 @@ class Tensor:
     def _check_in_place(self, what: str) -> None:
         if self.requires_grad and self.is_leaf and is_grad_enabled():
             raise RuntimeError(
-                f"{what}: a leaf tensor that requires grad is being changed in place; "
-                "do it inside `with minicnn.no_grad():` (as optimizers do)")
+                f"{what}: a leaf Variable that requires grad is being used in an in-place "
+                "operation (PyTorch's rule); do it inside `with minicnn.no_grad():` (as "
+                "optimizers do), or use the out-of-place op")
 
     def _bump_version(self) -> None:
         """Record an in-place change (called by every minicnn in-place write)."""
@@ -477,8 +480,14 @@ class Function:
     in ``forward`` are saved buffers, freed after backward.
     """
 
+    # True for an op that writes its result into its one input's array (a setting,
+    # e.g. ReLUFunction(in_place=True)): the call returns that input, see _call_in_place
+    in_place = False
+
     def __call__(self, *inputs):
         node = self._new_node()
+        if node.in_place:
+            return _call_in_place(node, *inputs)
         name = type(node).__name__
         tensors = [as_tensor(x) for x in inputs]
         check_same_kind(name, tensors)
@@ -488,17 +497,7 @@ class Function:
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         results = [Tensor(y, requires_grad=record) for y in outputs]
         if record:
-            node.inputs = tensors
-            node.needs_grad = tuple(t.requires_grad for t in tensors)
-            node.generation = max(t.generation for t in tensors)
-            # Weak references: the outputs own their grad_fn, not the reverse.
-            node.outputs = [weakref.ref(r) for r in results]
-            node.output_meta = [(y.shape, y.dtype) for y in outputs]
-            node.released = False
-            node._saved_versions = _saved_versions(node, tensors, results)
-            for r in results:
-                r.grad_fn = node
-                r.generation = node.generation + 1
+            _record(node, tensors, results)
         else:
             node._release()  # nothing will call backward: drop saved buffers now
         return results[0] if single else tuple(results)
@@ -532,6 +531,80 @@ class Function:
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+def _record(node, tensors, results) -> None:
+    """Make ``node`` the graph node of a call: inputs ``tensors``, outputs ``results``."""
+    node.inputs = tensors
+    node.needs_grad = tuple(t.requires_grad for t in tensors)
+    node.generation = max(t.generation for t in tensors)
+    # Weak references: the outputs own their grad_fn, not the reverse.
+    node.outputs = [weakref.ref(r) for r in results]
+    node.output_meta = [(r.data.shape, r.data.dtype) for r in results]
+    node.released = False
+    node._saved_versions = _saved_versions(node, tensors, results)
+    for t in tensors:
+        if t.grad_fn is not None:   # leaves are never changed in place under grad mode
+            t._readers.append(weakref.ref(node))
+    for r in results:
+        r.grad_fn = node
+        r.generation = node.generation + 1
+
+
+# ----------------------------------------------------------- in-place ops
+def _hand_over_history(x: "Tensor") -> "Tensor":
+    """Before an in-place op on ``x``: a new Tensor ``before`` (the same array) takes
+    x's place in the graph, so that x can become the in-place op's output.
+
+    ``before`` gets x's grad_fn, generation and hooks (a hook registered before the
+    change sees the gradient of the value before it, as in PyTorch); every node that
+    already read x now reads ``before``, so its gradient flows to x's old producer.
+    A node that *saved* x's array still checks x's version, which the in-place op
+    bumps: its backward fails with the usual error.
+    """
+    before = Tensor.__new__(Tensor)
+    before.__dict__.update(vars(x))
+    before._readers = []
+    before._retains_grad = False
+    x._hooks = []
+    node = x.grad_fn
+    if node is not None:
+        node.outputs = [weakref.ref(before) if ref() is x else ref for ref in node.outputs]
+    for ref in x._readers:
+        reader = ref()
+        if reader is not None:
+            reader.inputs = [before if t is x else t for t in reader.inputs]
+            before._readers.append(ref)
+    x._readers = []
+    return before
+
+
+def _call_in_place(node: "Function", x) -> "Tensor":
+    """``Function.__call__`` of an ``in_place`` Function: run it on x's own array
+    and return x.
+
+    ``node.forward(array)`` writes its result into ``array`` and returns it.
+    Afterwards x holds the result, its version is bumped, and, when the graph is
+    recorded, x is the output of ``node``, whose input is x's old value
+    (``_hand_over_history``).
+    """
+    name = type(node).__name__
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: an in-place op needs a Tensor to write into, got "
+                        f"{type(x).__name__}; make one with minicnn.Tensor(...)")
+    x._check_in_place(name)
+    record = is_grad_enabled() and x.requires_grad
+    before = _hand_over_history(x) if record else x
+    y = node.forward(x.data)
+    if y is not x.data:
+        raise RuntimeError(f"{name}.forward returned a new array; an in-place forward "
+                           "must write into its input and return it")
+    x._bump_version()
+    if record:
+        _record(node, [before], [x])
+    else:
+        node._release()
+    return x
 
 
 def _check_forward_outputs(name: str, outputs: tuple) -> tuple:

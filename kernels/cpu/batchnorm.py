@@ -14,7 +14,16 @@ Backward (all sums over n and l, per channel):
     gx      = weight * inv_std / M * (M * gy - gbias - xhat * gweight)
 
 One parallel iteration per channel; each keeps its sums in float64 and makes
-its passes over the N contiguous rows x3[n, c, :].
+its passes over the N contiguous rows x3[n, c, :]. The loops are compiled with
+``fastmath={'reassoc', 'contract'}``: the sums may be reordered (and a*b + c
+fused), which lets LLVM vectorize them; NaN and inf keep their meaning. Without
+it the masked sums of the fused backward run as scalar code whose branch on
+y3 > 0 is mispredicted half the time (see benchmarks/RESULTS.md, fused ReLU).
+
+The fused BatchNorm -> ReLU (``batch_norm_relu_forward/backward``) runs the
+same loops with a ``floor`` of 0 instead of -inf: forward writes max(y3, 0) in
+the loop that writes y3, backward reads gy3 * (y3 > 0) (y3 the ReLU output) in
+both of its passes, so the masked gradient is never stored.
 """
 import math
 
@@ -25,12 +34,20 @@ from minicnn.backend import register_kernel
 
 from ._threads import use_threads_for
 
-__all__ = ["batch_norm_forward", "batch_norm_backward"]
+__all__ = ["batch_norm_forward", "batch_norm_backward",
+           "batch_norm_relu_forward", "batch_norm_relu_backward"]
 
 
-@njit(cache=True, parallel=True)
-def _bn_fwd(x3, weight, bias, eps, y3, mean, var, inv_std):
-    """x3, y3: (N, C, L); weight, bias, mean, var, inv_std: (C,)."""
+# reorder sums and fuse multiply-adds; no assumption about NaN or inf
+_FASTMATH = {"reassoc", "contract"}
+
+
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+def _bn_fwd(x3, weight, bias, eps, floor, y3, mean, var, inv_std):
+    """x3, y3: (N, C, L); weight, bias, mean, var, inv_std: (C,).
+
+    floor: -inf, or 0 to write max(y3, 0) (the fused ReLU); a value, not a
+    branch, so the loop stays one vectorizable select."""
     N, C, L = x3.shape
     M = N * L
     for c in prange(C):
@@ -52,12 +69,17 @@ def _bn_fwd(x3, weight, bias, eps, y3, mean, var, inv_std):
         a = weight[c] * istd  # y = a * (x - mu) + bias
         for n in range(N):
             for l in range(L):
-                y3[n, c, l] = a * (x3[n, c, l] - mu) + bias[c]
+                v = a * (x3[n, c, l] - mu) + bias[c]
+                # 'not (v < floor)' keeps NaN, as the ReLU kernel does
+                y3[n, c, l] = v if not (v < floor) else floor
 
 
-@njit(cache=True, parallel=True)
-def _bn_bwd(gy3, x3, mean, inv_std, weight, gx3, gweight, gbias):
-    """gy3, x3, gx3: (N, C, L); mean, inv_std, weight, gweight, gbias: (C,)."""
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+def _bn_bwd(gy3, x3, mean, inv_std, weight, floor, y3, gx3, gweight, gbias):
+    """gy3, x3, gx3, y3: (N, C, L); mean, inv_std, weight, gweight, gbias: (C,).
+
+    The gradient is gy3 * (y3 > floor): floor 0 with y3 the ReLU's output (the
+    fused ReLU's mask), or -inf with y3 = gy3 (no mask)."""
     N, C, L = x3.shape
     M = N * L
     for c in prange(C):
@@ -67,7 +89,7 @@ def _bn_bwd(gy3, x3, mean, inv_std, weight, gx3, gweight, gbias):
         sgx = 0.0
         for n in range(N):
             for l in range(L):
-                g = gy3[n, c, l]
+                g = gy3[n, c, l] * (y3[n, c, l] > floor)
                 sg += g
                 sgx += g * (x3[n, c, l] - mu) * istd
         gbias[c] = sg
@@ -75,8 +97,9 @@ def _bn_bwd(gy3, x3, mean, inv_std, weight, gx3, gweight, gbias):
         a = weight[c] * istd / M
         for n in range(N):
             for l in range(L):
+                g = gy3[n, c, l] * (y3[n, c, l] > floor)
                 xhat = (x3[n, c, l] - mu) * istd
-                gx3[n, c, l] = a * (M * gy3[n, c, l] - sg - xhat * sgx)
+                gx3[n, c, l] = a * (M * g - sg - xhat * sgx)
 
 
 def _params(weight, bias, C, dtype):
@@ -86,9 +109,7 @@ def _params(weight, bias, C, dtype):
     return w, b
 
 
-@register_kernel("numba", "batch_norm_forward")
-def batch_norm_forward(x3, weight, bias, eps):
-    """x3 (N, C, L), weight/bias (C,) or None -> (y3, mean (C,), var (C,), inv_std (C,))."""
+def _forward(x3, weight, bias, eps, relu):
     x3 = numpy.ascontiguousarray(x3)
     C = x3.shape[1]
     w, b = _params(weight, bias, C, x3.dtype)
@@ -97,13 +118,11 @@ def batch_norm_forward(x3, weight, bias, eps):
     var = numpy.empty(C, dtype=x3.dtype)
     inv_std = numpy.empty(C, dtype=x3.dtype)
     use_threads_for(x3.size)
-    _bn_fwd(x3, w, b, float(eps), y3, mean, var, inv_std)
+    _bn_fwd(x3, w, b, float(eps), 0.0 if relu else -math.inf, y3, mean, var, inv_std)
     return y3, mean, var, inv_std
 
 
-@register_kernel("numba", "batch_norm_backward")
-def batch_norm_backward(gy3, x3, mean, inv_std, weight):
-    """gy3, x3 (N, C, L) -> (gx3 (N, C, L), gweight (C,), gbias (C,))."""
+def _backward(gy3, x3, mean, inv_std, weight, relu, y3):
     gy3 = numpy.ascontiguousarray(gy3)
     x3 = numpy.ascontiguousarray(x3)
     C = x3.shape[1]
@@ -113,5 +132,30 @@ def batch_norm_backward(gy3, x3, mean, inv_std, weight):
     gbias = numpy.empty(C, dtype=x3.dtype)
     use_threads_for(x3.size)
     _bn_bwd(gy3, x3, numpy.ascontiguousarray(mean), numpy.ascontiguousarray(inv_std),
-            w, gx3, gweight, gbias)
+            w, 0.0 if relu else -math.inf, numpy.ascontiguousarray(y3), gx3, gweight, gbias)
     return gx3, gweight, gbias
+
+
+@register_kernel("numba", "batch_norm_forward")
+def batch_norm_forward(x3, weight, bias, eps):
+    """x3 (N, C, L), weight/bias (C,) or None -> (y3, mean (C,), var (C,), inv_std (C,))."""
+    return _forward(x3, weight, bias, eps, False)
+
+
+@register_kernel("numba", "batch_norm_backward")
+def batch_norm_backward(gy3, x3, mean, inv_std, weight):
+    """gy3, x3 (N, C, L) -> (gx3 (N, C, L), gweight (C,), gbias (C,))."""
+    return _backward(gy3, x3, mean, inv_std, weight, False, gy3)   # y3 unread
+
+
+@register_kernel("numba", "batch_norm_relu_forward")
+def batch_norm_relu_forward(x3, weight, bias, eps):
+    """x3 (N, C, L) -> (max(BN(x3), 0) (N, C, L), mean (C,), var (C,), inv_std (C,))."""
+    return _forward(x3, weight, bias, eps, True)
+
+
+@register_kernel("numba", "batch_norm_relu_backward")
+def batch_norm_relu_backward(gy3, x3, y3, mean, inv_std, weight):
+    """gy3, x3, y3 (N, C, L), y3 the fused output -> (gx3, gweight (C,), gbias (C,)),
+    BatchNorm's gradient of gy3 * (y3 > 0)."""
+    return _backward(gy3, x3, mean, inv_std, weight, True, y3)

@@ -49,15 +49,18 @@ from .direct_conv import (
     direct_conv_applies,
     direct_conv_pays,
 )
+from .elementwise import relu_inplace
 from .im2col import col2im_into, im2col_into
 from .winograd import winograd_conv2d_backward, winograd_conv2d_forward, winograd_pays
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv_algorithm", "choose_algorithm", "ALGORITHMS"]
+__all__ = ["conv2d_forward", "conv2d_relu_forward", "conv2d_backward", "conv_algorithm",
+           "choose_algorithm", "ALGORITHMS"]
 
 
 @njit(cache=True, parallel=True)
-def _rows_to_images(rows3, bias, y, n0):
-    """y[n0 + n, o, oh, ow] = rows3[o, n, oh*OW + ow] + bias[o].
+def _rows_to_images(rows3, bias, y, n0, relu):
+    """y[n0 + n, o, oh, ow] = rows3[o, n, oh*OW + ow] + bias[o], or its max with 0
+    when ``relu`` (conv2d_relu_forward's activation, applied in this write).
 
     rows3: (OC, nb, OH*OW); y: (N, OC, OH, OW), any strides (a strided view of
     gx when folding a strided 1x1 convolution); bias: (OC,).
@@ -69,7 +72,8 @@ def _rows_to_images(rows3, bias, y, n0):
         o = p % OC
         for oh in range(OH):
             for ow in range(OW):
-                y[n0 + n, o, oh, ow] = rows3[o, n, oh * OW + ow] + bias[o]
+                v = rows3[o, n, oh * OW + ow] + bias[o]
+                y[n0 + n, o, oh, ow] = v if not relu or not (v <= 0) else 0
 
 
 @njit(cache=True, parallel=True)
@@ -103,7 +107,7 @@ def _fold(gcols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0):
         if SH != 1 or SW != 1:
             gx[n0:n0 + gcols3.shape[1]] = 0  # pixels off the strided grid were never read
         zeros = numpy.zeros(gx.shape[1], dtype=gx.dtype)
-        _rows_to_images(gcols3, zeros, gx[:, :, ::SH, ::SW], n0)
+        _rows_to_images(gcols3, zeros, gx[:, :, ::SH, ::SW], n0, False)
     else:
         col2im_into(gcols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0)
 
@@ -162,6 +166,17 @@ def conv2d_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups):
     A chunk holds one column-sized buffer (the columns), so chunk_size's
     buffers=1.
     """
+    return _conv2d_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups, False)
+
+
+@register_kernel("numba", "conv2d_relu_forward")
+def conv2d_relu_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups):
+    """conv2d_forward's arguments -> max(conv2d(x), 0) (N, OC, OH, OW): the im2col
+    path applies the ReLU in its output write, the others in one pass over y."""
+    return _conv2d_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups, True)
+
+
+def _conv2d_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups, relu):
     x = numpy.ascontiguousarray(x)
     weight = numpy.ascontiguousarray(weight)
     N, C, H, W = x.shape
@@ -171,10 +186,12 @@ def conv2d_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups):
     if bias is None:
         bias = numpy.zeros(OC, dtype=x.dtype)
     algorithm = choose_algorithm(C, OC, W, KH, KW, SH, SW, PH, PW, DH, DW, groups)
-    if algorithm == "direct":
-        return direct_conv2d_forward(x, weight, bias, PH, PW, DH, DW)
-    if algorithm == "winograd":
-        return winograd_conv2d_forward(x, weight, bias, PH, PW)
+    if algorithm != "im2col":  # these paths write y whole; the ReLU is one more pass
+        if algorithm == "direct":
+            y = direct_conv2d_forward(x, weight, bias, PH, PW, DH, DW)
+        else:
+            y = winograd_conv2d_forward(x, weight, bias, PH, PW)
+        return relu_inplace(y) if relu else y
     OCg = OC // groups
     K = Cg * KH * KW  # rows of one group's columns
     weight2 = weight.reshape(OC, K)  # (OC, C/g, KH, KW) -> (OC, C/g*KH*KW)
@@ -192,7 +209,7 @@ def conv2d_forward(x, weight, bias, SH, SW, PH, PW, DH, DW, groups):
         for g in range(groups):
             numpy.matmul(weight2[g * OCg:(g + 1) * OCg], cols[g * K:(g + 1) * K],
                          out=out[g * OCg:(g + 1) * OCg])
-        _rows_to_images(out.reshape(OC, m, L), bias, y, n0)  # (OC, m*L) -> (OC, m, L)
+        _rows_to_images(out.reshape(OC, m, L), bias, y, n0, relu)  # (OC, m*L) -> (OC, m, L)
     return y
 
 

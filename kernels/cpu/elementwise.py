@@ -1,6 +1,8 @@
-"""ReLU and dropout as Numba kernels (CPU): one pass over flat, contiguous arrays.
+"""ReLU, add-ReLU and dropout as Numba kernels (CPU): one pass over flat, contiguous arrays.
 
     relu:     y = max(x, 0)                  gx = gy * [y > 0]
+    relu_inplace: x = max(x, 0), written into x itself
+    add_relu: y = max(a + b, 0)              ga = gb = gy * [y > 0]  (relu_backward)
     dropout:  mask = [u >= p] / (1 - p)      y = x * mask
 
 The uniform draws ``u`` come from the op (``minicnn.rng``), so every backend
@@ -14,7 +16,8 @@ from minicnn.backend import register_kernel
 
 from ._threads import use_threads_for
 
-__all__ = ["relu_forward", "relu_backward", "dropout_forward"]
+__all__ = ["relu_forward", "relu_backward", "relu_inplace", "add_relu_forward",
+           "dropout_forward"]
 
 
 @njit(cache=True, parallel=True)
@@ -23,6 +26,14 @@ def _relu_fwd(x, y):
     for i in prange(x.shape[0]):
         v = x[i]
         # 'not (v <= 0)' keeps NaN, which compares False with everything
+        y[i] = v if not (v <= 0) else 0
+
+
+@njit(cache=True, parallel=True)
+def _add_relu_fwd(a, b, y):
+    """a, b, y: (size,)."""
+    for i in prange(a.shape[0]):
+        v = a[i] + b[i]
         y[i] = v if not (v <= 0) else 0
 
 
@@ -63,6 +74,27 @@ def relu_backward(gy, y):
     use_threads_for(gy.size)
     _relu_bwd(_flat(gy), _flat(y), gx)
     return gx.reshape(gy.shape)
+
+
+@register_kernel("numba", "relu_inplace")
+def relu_inplace(x):
+    """x (any shape) <- max(x, 0), in place; returns x."""
+    if not x.flags.c_contiguous:   # no flat view to write through
+        numpy.maximum(x, 0, out=x)
+        return x
+    use_threads_for(x.size)
+    flat = x.reshape(-1)
+    _relu_fwd(flat, flat)
+    return x
+
+
+@register_kernel("numba", "add_relu_forward")
+def add_relu_forward(a, b):
+    """a, b (same shape and dtype) -> y = max(a + b, 0)."""
+    y = numpy.empty(a.size, dtype=a.dtype)
+    use_threads_for(a.size)
+    _add_relu_fwd(_flat(a), _flat(b), y)
+    return y.reshape(a.shape)
 
 
 @register_kernel("numba", "dropout_forward")

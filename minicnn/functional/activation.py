@@ -18,6 +18,15 @@ ReLU's two loops go through ``minicnn.backend.kernel('relu_forward', ...)``
 and ``kernel('relu_backward', ...)``: ``relu_forward_reference`` and
 ``relu_backward_reference`` below are the plain references.
 
+``relu(x, inplace=True)`` (and ``relu_(x)``) overwrite x, as PyTorch's: x's
+version is bumped, so the backward of an op that saved x fails with the
+in-place error, and a leaf that requires grad refuses. When x is the fresh
+output of a node that can absorb the ReLU (BatchNorm, an add of two tensors of
+one shape: ``RELU_ABSORBERS``, filled by ``minicnn/functional/fused.py``), no
+ReLU node is recorded: that node becomes its fused twin (BatchNormReLUFunction,
+AddReLUFunction), whose backward applies the mask y > 0 and its own backward
+in one pass. See ``relu`` for when that is safe.
+
 Which code runs: the fast kernels by default, these references inside
 ``with minicnn.use_backend("numpy"):`` (see ``minicnn.functional``).
 """
@@ -25,14 +34,15 @@ from __future__ import annotations
 
 import numbers
 
-from minicnn.autograd import Function, as_tensor
+from minicnn.autograd import Function, as_tensor, is_grad_enabled
 from minicnn.backend import get_array_module, kernel
 
 __all__ = [
-    "relu", "leaky_relu", "tanh", "sigmoid", "softmax", "log_softmax",
+    "relu", "relu_", "leaky_relu", "tanh", "sigmoid", "softmax", "log_softmax",
     "ReLUFunction", "LeakyReLUFunction", "TanhFunction", "SigmoidFunction",
     "SoftmaxFunction", "LogSoftmaxFunction",
-    "relu_forward_reference", "relu_backward_reference",
+    "relu_forward_reference", "relu_backward_reference", "relu_inplace_reference",
+    "RELU_ABSORBERS",
 ]
 
 
@@ -74,9 +84,24 @@ def relu_backward_reference(gy, y):
     return (gy * (y > 0)).astype(gy.dtype, copy=False)
 
 
+def relu_inplace_reference(x):
+    """Kernel ``relu_inplace(x) -> x``: x = max(x, 0), written into x itself."""
+    get_array_module(x).maximum(x, 0, out=x)
+    return x
+
+
 class ReLUFunction(Function):
+    """y = max(x, 0); with ``in_place`` forward writes y into x's array and the
+    call returns x itself (``Function.in_place``). Saved for backward: y."""
+
+    def __init__(self, in_place=False):
+        self.in_place = in_place
+
     def forward(self, x):
-        self.y = kernel("relu_forward", relu_forward_reference, like=x)(x)
+        if self.in_place:
+            self.y = kernel("relu_inplace", relu_inplace_reference, like=x)(x)
+        else:
+            self.y = kernel("relu_forward", relu_forward_reference, like=x)(x)
         return self.y
 
     def backward(self, gy):
@@ -85,9 +110,67 @@ class ReLUFunction(Function):
         return kernel("relu_backward", relu_backward_reference, like=gy)(gy, self.y)
 
 
-def relu(x):
-    """max(x, 0) elementwise. x: any shape -> y: the same shape."""
-    return ReLUFunction()(_check_float("relu", x))
+# type of a node -> its fused twin that also applies ReLU to its output, for
+# relu(x, inplace=True) on that node's output. Filled by minicnn/functional/fused.py:
+# BatchNorm, BatchNormEval, Add (each twin has ``can_absorb_relu(node)``).
+RELU_ABSORBERS: dict = {}
+
+
+def _absorbing_node(x):
+    """The node whose output x is, when it can take in a ReLU applied to x in place
+    (else None): the graph is recorded, x is its only output, x has no hooks and
+    no retained grad, no other recorded op has read x yet, and the node's fused
+    twin accepts it (``can_absorb_relu``)."""
+    node = x.grad_fn
+    if node is None or not is_grad_enabled():
+        return None
+    fused = RELU_ABSORBERS.get(type(node))
+    if fused is None or node.released or len(node.outputs) != 1:
+        return None
+    if node.outputs[0]() is not x or x._hooks or x._retains_grad:
+        return None
+    if any(ref() is not None for ref in x._readers):
+        return None
+    return node if fused.can_absorb_relu(node) else None
+
+
+def relu(x, inplace=False):
+    """max(x, 0) elementwise. x: any shape -> y: the same shape.
+
+    ``inplace=True`` writes the result into x and returns x, as PyTorch does:
+    x's version is bumped (an op that saved x fails in backward), and a leaf
+    that requires grad is refused while the graph is recorded. An op that read
+    x before keeps the value it saw, and its gradient still reaches x's old
+    producer (``autograd._hand_over_history``).
+
+    When x is the fresh output of a BatchNorm or of an add of two same-shape
+    tensors, nothing else has read it, and it has no hook or retained grad, the
+    ReLU is absorbed into that node instead of recorded after it: the node
+    becomes BatchNormReLUFunction / AddReLUFunction (one node in
+    ``minicnn.draw_graph``), and its backward masks the gradient with y > 0 in
+    the same pass. This is safe because those nodes never saved their output:
+    BatchNorm keeps x, mean and inv_std (eval mode: xhat and the scale), add
+    only shapes; the fused backward reads the mask from the overwritten x.
+    Under ``no_grad`` it is a plain in-place pass, no allocation.
+    """
+    x = _check_float("relu", x)
+    if not isinstance(inplace, bool):
+        raise TypeError(f"relu: inplace must be True or False, got {inplace!r}")
+    if not inplace:
+        return ReLUFunction()(x)
+    x._check_in_place("relu_")
+    node = _absorbing_node(x)
+    if node is None:
+        return ReLUFunction(in_place=True)(x)
+    kernel("relu_inplace", relu_inplace_reference, like=x.data)(x.data)
+    x._bump_version()
+    RELU_ABSORBERS[type(node)].absorb_relu(node, x)
+    return x
+
+
+def relu_(x):
+    """``relu(x, inplace=True)``: x = max(x, 0) in place; returns x."""
+    return relu(x, inplace=True)
 
 
 # ------------------------------------------------------------------ LeakyReLU

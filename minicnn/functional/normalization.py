@@ -38,7 +38,7 @@ from minicnn.autograd import Function, Tensor, as_tensor
 from minicnn.backend import get_array_module, kernel
 
 __all__ = [
-    "batch_norm", "local_response_norm", "alexnet_lrn_args",
+    "batch_norm", "batch_norm_call", "local_response_norm", "alexnet_lrn_args",
     "BatchNorm", "BatchNormEval", "LocalResponseNormFunction",
     "batch_norm_forward_reference", "batch_norm_backward_reference",
     "lrn_forward_reference", "lrn_backward_reference",
@@ -102,12 +102,19 @@ def _split_params(has_weight, has_bias, params):
     return weight, bias
 
 
-class BatchNorm(Function):
-    """Training-mode batch norm on x3 (N, C, L), with optional weight and bias.
+def _as_x3(x):
+    """(N, C, ...) -> (N, C, L), L = the product of the trailing sizes (1 for (N, C))."""
+    return x.reshape(x.shape[0], x.shape[1], -1)
 
-    The inputs are ``x3`` then whichever of weight and bias exist (a Function
+
+class BatchNorm(Function):
+    """Training-mode batch norm on x (N, C, ...), normalized as x3 (N, C, L), with
+    optional weight and bias.
+
+    The inputs are ``x`` then whichever of weight and bias exist (a Function
     takes no None inputs). When running statistics are given, forward updates
-    them in place.
+    them in place. Saved for backward: x, mean, inv_std, weight (not the output,
+    so an in-place op on the output leaves backward intact).
     """
 
     def __init__(self, has_weight, has_bias, eps, running_mean, running_var, momentum):
@@ -115,12 +122,11 @@ class BatchNorm(Function):
         self.running_mean, self.running_var = running_mean, running_var
         self.momentum = momentum
 
-    def forward(self, x3, *params):
+    def forward(self, x, *params):
         weight, bias = _split_params(self.has_weight, self.has_bias, params)
-        self.x3, self.weight = x3, weight
-        y3, self.mean, var, self.inv_std = kernel(
-            "batch_norm_forward", batch_norm_forward_reference, like=x3)(
-            x3, weight, bias, self.eps)
+        self.x, self.weight = x, weight
+        x3 = _as_x3(x)
+        y3, self.mean, var, self.inv_std = self._normalize(x3, weight, bias)
         if self.running_mean is not None:
             m = self.momentum
             M = x3.shape[0] * x3.shape[2]
@@ -128,17 +134,26 @@ class BatchNorm(Function):
             # slice assignment writes into the caller's arrays (in place)
             self.running_mean[...] = (1 - m) * self.running_mean + m * self.mean
             self.running_var[...] = (1 - m) * self.running_var + m * unbiased
-        return y3
+        return y3.reshape(x.shape)
 
-    def backward(self, gy3):
-        gx3, gweight, gbias = kernel(
-            "batch_norm_backward", batch_norm_backward_reference, like=gy3)(
-            gy3, self.x3, self.mean, self.inv_std, self.weight)
-        grads = [gx3]
+    def _normalize(self, x3, weight, bias):
+        """(y3, mean, var, inv_std) of the kernel ``batch_norm_forward``."""
+        return kernel("batch_norm_forward", batch_norm_forward_reference, like=x3)(
+            x3, weight, bias, self.eps)
+
+    def _gradient(self, gy3, x3):
+        """(gx3, gweight, gbias) of the kernel ``batch_norm_backward``."""
+        return kernel("batch_norm_backward", batch_norm_backward_reference, like=gy3)(
+            gy3, x3, self.mean, self.inv_std, self.weight)
+
+    def backward(self, gy):
+        x3 = _as_x3(self.x)
+        gx3, gweight, gbias = self._gradient(gy.reshape(x3.shape), x3)
+        grads = [gx3.reshape(self.x.shape)]
         if self.has_weight:
-            grads.append(gweight.astype(gy3.dtype, copy=False))
+            grads.append(gweight.astype(gy.dtype, copy=False))
         if self.has_bias:
-            grads.append(gbias.astype(gy3.dtype, copy=False))
+            grads.append(gbias.astype(gy.dtype, copy=False))
         return tuple(grads)
 
 
@@ -146,28 +161,31 @@ class BatchNormEval(Function):
     """Evaluation-mode batch norm: a per-channel affine map with fixed statistics.
 
     y = (x - running_mean) * inv_std * weight + bias = xhat * weight + bias,
-    inv_std = 1 / sqrt(running_var + eps); x3: (N, C, L).
+    inv_std = 1 / sqrt(running_var + eps); x (N, C, ...) is normalized as
+    x3 (N, C, L). Saved for backward: xhat and the scale (not the output).
     """
 
     def __init__(self, has_weight, has_bias, running_mean, running_var, eps):
         self.has_weight, self.has_bias = has_weight, has_bias
         self.running_mean, self.running_var, self.eps = running_mean, running_var, eps
 
-    def forward(self, x3, *params):
-        xp = get_array_module(x3)
+    def forward(self, x, *params):
+        xp = get_array_module(x)
         weight, bias = _split_params(self.has_weight, self.has_bias, params)
+        x3 = _as_x3(x)
         inv_std = 1 / xp.sqrt(self.running_var + self.eps)            # (C,)
         self.xhat = (x3 - self.running_mean[:, None]) * inv_std[:, None]
         self.scale = inv_std if weight is None else inv_std * weight   # (C,)
         y3 = self.xhat if weight is None else self.xhat * weight[:, None]
         if bias is not None:
             y3 = y3 + bias[:, None]
-        return y3
+        return y3.reshape(x.shape)
 
-    def backward(self, gy3):
+    def backward(self, gy):
         # the statistics are constants here: gx = gy * weight * inv_std,
         # gweight = sum gy xhat, gbias = sum gy (sums over N and L)
-        grads = [gy3 * self.scale[:, None]]
+        gy3 = gy.reshape(self.xhat.shape)
+        grads = [(gy3 * self.scale[:, None]).reshape(gy.shape)]
         if self.has_weight:
             grads.append((gy3 * self.xhat).sum(axis=(0, 2)))
         if self.has_bias:
@@ -175,30 +193,30 @@ class BatchNormEval(Function):
         return tuple(grads)
 
 
-def _stat_array(name, stat, C, x):
+def _stat_array(op, name, stat, C, x):
     """A running statistic as the raw array it is (updated in place), checked."""
     if stat is None:
         return None
     array = stat.data if isinstance(stat, Tensor) else stat
     if not hasattr(array, "shape") or tuple(array.shape) != (C,):
         shape = getattr(array, "shape", type(array).__name__)
-        raise ValueError(f"batch_norm: {name} must have shape ({C},) for an input with "
+        raise ValueError(f"{op}: {name} must have shape ({C},) for an input with "
                          f"{C} channels (input shape {x.shape}), got {shape}")
     if array.dtype.kind != "f":
-        raise TypeError(f"batch_norm: {name} must be a floating-point array, got dtype "
+        raise TypeError(f"{op}: {name} must be a floating-point array, got dtype "
                         f"{array.dtype}")
     if type(array) is not type(x.data):
-        raise TypeError(f"batch_norm: {name} is a {type(array).__module__} array but the "
+        raise TypeError(f"{op}: {name} is a {type(array).__module__} array but the "
                         f"input is on {x.device}; move them to the same device")
     return array
 
 
-def _param(name, p, C, x):
+def _param(op, name, p, C, x):
     if p is None:
         return None
     p = as_tensor(p, like=x) if not isinstance(p, Tensor) else p
     if p.shape != (C,):
-        raise ValueError(f"batch_norm: {name} must have shape ({C},) for an input with "
+        raise ValueError(f"{op}: {name} must have shape ({C},) for an input with "
                          f"{C} channels (input shape {x.shape}), got {p.shape}")
     return p
 
@@ -222,41 +240,49 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     even when ``training`` is False (as ``nn.BatchNorm2d(track_running_stats=
     False)``; ``torch.nn.functional.batch_norm`` raises there instead).
     """
+    return batch_norm_call("batch_norm", BatchNorm, BatchNormEval, x, running_mean,
+                           running_var, weight, bias, training, momentum, eps)
+
+
+def batch_norm_call(op, train_function, eval_function, x, running_mean, running_var,
+                    weight, bias, training, momentum, eps):
+    """Check ``batch_norm``'s arguments (errors name ``op``) and call the node:
+    ``train_function`` (BatchNorm's arguments) with batch statistics, else
+    ``eval_function`` (BatchNormEval's). Shared by batch_norm and batch_norm_relu."""
     x = as_tensor(x)
     if x.dtype.kind != "f":
-        raise TypeError(f"batch_norm: expected a floating-point input, got dtype {x.dtype}")
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
     if x.ndim not in (2, 3, 4):
-        raise ValueError(f"batch_norm: expected 2-D (N, C), 3-D (N, C, L) or 4-D "
+        raise ValueError(f"{op}: expected 2-D (N, C), 3-D (N, C, L) or 4-D "
                          f"(N, C, H, W) input, got shape {x.shape}")
     if (running_mean is None) != (running_var is None):
-        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
     if not _is_number(momentum) or not _is_number(eps) or eps < 0:
-        raise ValueError(f"batch_norm: momentum and eps must be numbers (eps >= 0), got "
+        raise ValueError(f"{op}: momentum and eps must be numbers (eps >= 0), got "
                          f"momentum={momentum!r}, eps={eps!r}")
     N, C = x.shape[0], x.shape[1]
-    running_mean = _stat_array("running_mean", running_mean, C, x)
-    running_var = _stat_array("running_var", running_var, C, x)
-    weight = _param("weight", weight, C, x)
-    bias = _param("bias", bias, C, x)
+    running_mean = _stat_array(op, "running_mean", running_mean, C, x)
+    running_var = _stat_array(op, "running_var", running_var, C, x)
+    weight = _param(op, "weight", weight, C, x)
+    bias = _param(op, "bias", bias, C, x)
     use_batch_stats = training or running_mean is None
     L = 1
     for n in x.shape[2:]:
         L *= n
     if use_batch_stats and N * L <= 1:
-        raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+        raise ValueError(f"{op}: expected more than 1 value per channel when "
                          f"training, got input size {x.shape}")
 
     params = [p for p in (weight, bias) if p is not None]
-    x3 = x.reshape(N, C, L)                 # (N, C, [H, W]) -> (N, C, L)
     if use_batch_stats:
-        fn = BatchNorm(weight is not None, bias is not None, float(eps),
-                       running_mean if training else None,
-                       running_var if training else None, float(momentum))
+        fn = train_function(weight is not None, bias is not None, float(eps),
+                            running_mean if training else None,
+                            running_var if training else None, float(momentum))
     else:
-        fn = BatchNormEval(weight is not None, bias is not None,
+        fn = eval_function(weight is not None, bias is not None,
                            running_mean.astype(x.dtype, copy=False),
                            running_var.astype(x.dtype, copy=False), float(eps))
-    return fn(x3, *params).reshape(x.shape)   # (N, C, L) -> x's shape
+    return fn(x, *params)
 
 
 # ------------------------------------------------------------------------ LRN

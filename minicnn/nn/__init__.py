@@ -14,7 +14,7 @@ device moves).
 from minicnn.nn import init
 from minicnn.nn.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from minicnn.nn.container import ModuleDict, ModuleList, Sequential
-from minicnn.nn.conv import Conv2d
+from minicnn.nn.conv import Conv2d, ConvReLU2d
 from minicnn.nn.dropout import Dropout
 from minicnn.nn.fuse import fold_conv_bn, optimize_for_inference
 from minicnn.nn.linear import Flatten, Identity, Linear
@@ -26,7 +26,7 @@ from minicnn.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 __all__ = [
     "Module", "Parameter", "StateDictError", "IncompatibleKeys",
     "Sequential", "ModuleList", "ModuleDict",
-    "Conv2d", "Linear", "Identity", "Flatten",
+    "Conv2d", "ConvReLU2d", "Linear", "Identity", "Flatten",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "BatchNorm1d", "BatchNorm2d", "LocalResponseNorm",
     "Dropout",

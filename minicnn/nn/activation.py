@@ -1,8 +1,9 @@
 """Activation layers: thin Modules over the functions in ``minicnn.functional``.
 
-``inplace`` arguments are accepted for PyTorch compatibility (and shown in the
-repr, as PyTorch does); the output is always a new tensor, since autograd
-needs the input unchanged.
+``ReLU(inplace=True)`` overwrites its input and returns it, as PyTorch's does
+(``F.relu(x, inplace=True)``: after a BatchNorm or an add, the ReLU is absorbed
+into that node). ``LeakyReLU``'s ``inplace`` is accepted for PyTorch
+compatibility (and shown in the repr); its output is always a new tensor.
 """
 from __future__ import annotations
 
@@ -19,14 +20,17 @@ def _float_input(module, x):
 
 
 class ReLU(Module):
-    """max(0, x), elementwise. Shape: any -> the same."""
+    """max(0, x), elementwise. Shape: any -> the same.
+
+    ``inplace=True``: x is overwritten and returned (``F.relu(x, inplace=True)``).
+    """
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = U.check_bool("ReLU", "inplace", inplace)
 
     def forward(self, x):
-        return F.relu(_float_input(self, x))
+        return F.relu(_float_input(self, x), inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""

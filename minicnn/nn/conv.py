@@ -1,4 +1,5 @@
-"""Conv2d: a thin Module over ``F.conv2d`` that owns the weight and bias.
+"""Conv2d: a thin Module over ``F.conv2d`` that owns the weight and bias;
+ConvReLU2d: the same layer with the ReLU after it fused in (``F.conv2d_relu``).
 
 A call goes nn.Conv2d.forward -> F.conv2d -> Conv2dFunction -> the kernel table
 (see Conv2dFunction's docstring in minicnn/functional/conv.py for the rest).
@@ -15,7 +16,7 @@ from minicnn.nn import _utils as U
 from minicnn.nn import init
 from minicnn.nn.module import Module, Parameter
 
-__all__ = ["Conv2d"]
+__all__ = ["Conv2d", "ConvReLU2d"]
 
 
 class Conv2d(Module):
@@ -81,8 +82,10 @@ class Conv2d(Module):
     def forward(self, x):
         x = U.check_input(repr(self), x, {4: "(N, C, H, W)"}, self.in_channels,
                           dtype=self.weight.dtype)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
+        return self._convolve(x, self.weight, self.bias, self.stride, self.padding,
+                              self.dilation, self.groups)
+
+    _convolve = staticmethod(F.conv2d)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
@@ -96,3 +99,26 @@ class Conv2d(Module):
         if self.bias is None:
             s += ", bias=False"
         return s
+
+
+class ConvReLU2d(Conv2d):
+    """Conv2d followed by ReLU, as one layer: y = max(conv2d(x), 0), one node
+    (``F.conv2d_relu``; the numba backend applies the ReLU in the convolution's
+    output write). PyTorch's intrinsic ``ConvReLU2d`` in spirit; the arguments,
+    parameters (and state_dict keys) are Conv2d's.
+
+    ``minicnn.optimize_for_inference`` puts one in place of each Conv2d whose
+    output goes straight into an ``nn.ReLU`` (``ConvReLU2d.from_conv``).
+    """
+
+    _convolve = staticmethod(F.conv2d_relu)
+
+    @classmethod
+    def from_conv(cls, conv: Conv2d) -> "ConvReLU2d":
+        """A ConvReLU2d with ``conv``'s settings that shares its weight and bias."""
+        if type(conv) is not Conv2d:
+            raise TypeError(f"ConvReLU2d.from_conv: expected an nn.Conv2d, got "
+                            f"{type(conv).__name__}; pass the convolution the ReLU follows")
+        fused = cls.__new__(cls)
+        fused.__dict__.update(vars(conv))
+        return fused

@@ -1,8 +1,8 @@
-"""Inference mode: fold each BatchNorm2d into the convolution that feeds it.
+"""Inference mode: fold each BatchNorm2d into the convolution that feeds it, fuse
+each ReLU into the convolution before it, and record no graph.
 
     folded = minicnn.optimize_for_inference(model, example_input=x[:1])
-    with minicnn.no_grad():
-        logits = folded(x)                   # equals model.eval()(x) to float32 rounding
+    logits = folded(x)                   # equals model.eval()(x) to float32 rounding
 
 In eval mode BatchNorm2d is a fixed per-channel affine map of its input z,
 
@@ -37,10 +37,29 @@ input), one without running statistics (``track_running_stats=False`` uses the
 batch's statistics even in eval mode), or a module used at two places in the
 model is kept as it is.
 
-Activations run unfused: the engine has no fused conv+ReLU kernel, so ReLU stays
-a separate op after the folded convolution. Graph recording is not switched off
-by the returned model itself; run it under ``with minicnn.no_grad():`` (as
-``minicnn eval`` and ``minicnn predict`` do) to skip building the backward graph.
+Then each ReLU that directly follows a convolution (after the fold, with the
+folded BatchNorm2d, now an Identity, in between) is fused into it: the Conv2d
+becomes an ``nn.ConvReLU2d`` (the ReLU applied in the convolution's output write
+on the numba backend) and the ``nn.ReLU`` is replaced by ``nn.Identity()``. The
+pairs are found as the BN pairs are:
+
+* a Conv2d followed by an nn.ReLU (Identity between them allowed) in a plain
+  ``nn.Sequential`` (VGG, AlexNet, the CIFAR CNNs): the ReLU's slot in that
+  Sequential is replaced, so the same ReLU module used elsewhere is untouched;
+* with ``example_input``: an nn.ReLU attribute whose every call, in the traced
+  forward (run again on the folded copy), receives exactly the output of a
+  Conv2d that no other op reads (GoogLeNet's ``BasicConv2d``, a ResNet stem's
+  own ReLU). A ReLU module called on anything else as well is left alone, with
+  its convs: ResNet blocks share one ``self.relu`` between ``relu(bn1(conv1(x)))``
+  and ``relu(out + identity)``, and a module swapped for Identity would drop the
+  second ReLU. (Making the shared module skip just the conv's output would need a
+  mark on the tensor; instead that ReLU stays a separate op, which under
+  ``inplace=True`` and no_grad is one pass over the output, no allocation.)
+
+The returned model records no graph: its parameters have ``requires_grad``
+False and ``grad_free`` is set, so ``folded(x)`` runs under ``minicnn.no_grad()``
+(``minicnn eval`` and ``minicnn predict`` use it). To train again, start from
+the original model, which is left untouched.
 """
 from __future__ import annotations
 
@@ -52,8 +71,9 @@ import numpy
 
 from minicnn.autograd import Tensor, as_tensor, enable_grad
 from minicnn.backend import get_array_module
+from minicnn.nn.activation import ReLU
 from minicnn.nn.container import Sequential
-from minicnn.nn.conv import Conv2d
+from minicnn.nn.conv import Conv2d, ConvReLU2d
 from minicnn.nn.linear import Identity
 from minicnn.nn.module import Module, Parameter
 from minicnn.nn.normalization import BatchNorm2d
@@ -136,11 +156,32 @@ def _flat_tensors(out) -> list[Tensor]:
     return []
 
 
-def _traced_pairs(model: Module, example_input) -> list[tuple[Conv2d, BatchNorm2d]]:
-    """Run ``example_input`` through ``model`` (eval mode, graph recorded) and return
-    the (conv, bn) pairs where bn's input is a conv's output and nothing else reads it."""
+def _sequential_relus(model: Module) -> list[tuple[Conv2d, Sequential, str]]:
+    """(conv, sequential, name of the ReLU's slot): a Conv2d followed, past any
+    Identity (a folded BatchNorm2d), by an nn.ReLU in a plain Sequential."""
+    found = []
+    for m in model.modules():
+        if type(m) is not Sequential:
+            continue
+        items = list(m._modules.items())
+        for i, (_, conv) in enumerate(items):
+            if type(conv) is not Conv2d:
+                continue
+            j = i + 1
+            while j < len(items) and type(items[j][1]) is Identity:
+                j += 1
+            if j < len(items) and type(items[j][1]) is ReLU:
+                found.append((conv, m, items[j][0]))
+    return found
+
+
+def _trace(model: Module, example_input, consumer_type):
+    """Run ``example_input`` through ``model`` (graph recorded) and return
+    (conv_calls, consumer_calls, conv_of_output, reads): the outputs of each
+    Conv2d call, the (input, output) of each ``consumer_type`` call, the conv that
+    made each output, and how many recorded ops read each tensor (all by id)."""
     conv_calls: dict[int, list] = {}     # id(conv) -> outputs it produced
-    bn_calls: dict[int, list] = {}       # id(bn) -> inputs it received
+    calls: dict[int, list] = {}          # id(consumer) -> (input, output) of each call
     conv_of_output: dict[int, Conv2d] = {}
     handles = []
 
@@ -148,14 +189,14 @@ def _traced_pairs(model: Module, example_input) -> list[tuple[Conv2d, BatchNorm2
         conv_calls.setdefault(id(module), []).append(output)   # keeps the id alive
         conv_of_output[id(output)] = module
 
-    def on_bn(module, args, output):
-        bn_calls.setdefault(id(module), []).append(args[0])
+    def on_consumer(module, args, output):
+        calls.setdefault(id(module), []).append((args[0], output))
 
     for m in model.modules():
-        if isinstance(m, Conv2d):
+        if type(m) is Conv2d:
             handles.append(m.register_forward_hook(on_conv))
-        elif isinstance(m, BatchNorm2d):
-            handles.append(m.register_forward_hook(on_bn))
+        elif isinstance(m, consumer_type):
+            handles.append(m.register_forward_hook(on_consumer))
     ref = next(iter(model.parameters()), None)
     x = as_tensor(example_input)
     if ref is not None:
@@ -180,28 +221,87 @@ def _traced_pairs(model: Module, example_input) -> list[tuple[Conv2d, BatchNorm2
             reads[id(t)] += 1
             if t.grad_fn is not None:
                 stack.append(t.grad_fn)
-    output_ids = {id(t) for t in outputs}
+    for t in outputs:
+        reads[id(t)] += 1          # a model output is read by the caller
+    return conv_calls, calls, conv_of_output, reads
+
+
+def _traced_pairs(model: Module, example_input) -> list[tuple[Conv2d, BatchNorm2d]]:
+    """Run ``example_input`` through ``model`` (eval mode, graph recorded) and return
+    the (conv, bn) pairs where bn's input is a conv's output and nothing else reads it."""
+    conv_calls, bn_calls, conv_of_output, reads = _trace(model, example_input, BatchNorm2d)
     pairs = []
     for bn in model.modules():
         if not isinstance(bn, BatchNorm2d) or len(bn_calls.get(id(bn), [])) != 1:
             continue
-        z = bn_calls[id(bn)][0]
+        z, _ = bn_calls[id(bn)][0]
         conv = conv_of_output.get(id(z))
         if conv is None or len(conv_calls[id(conv)]) != 1:
             continue
-        if reads[id(z)] == 1 and id(z) not in output_ids:
+        if reads[id(z)] == 1:
             pairs.append((conv, bn))
     return pairs
 
 
+def _traced_relus(model: Module, example_input) -> list[tuple[ReLU, list[Conv2d]]]:
+    """(relu, convs): an nn.ReLU module whose every call in the traced forward
+    received exactly the output of one of ``convs``, each called once, its output
+    read by nothing but that ReLU call."""
+    conv_calls, relu_calls, conv_of_output, reads = _trace(model, example_input, ReLU)
+    found = []
+    for relu in model.modules():
+        if type(relu) is not ReLU or id(relu) not in relu_calls:
+            continue
+        convs = []
+        for z, y in relu_calls[id(relu)]:
+            conv = conv_of_output.get(id(z))
+            # the value the ReLU node read: z itself, or, after relu(z, inplace=True)
+            # overwrote z, the tensor that took z's place in the graph
+            read = y.grad_fn.inputs[0] if y.grad_fn is not None else None
+            if (conv is None or len(conv_calls[id(conv)]) != 1 or read is None
+                    or reads[id(read)] != 1):
+                break
+            convs.append(conv)
+        else:
+            found.append((relu, convs))
+    return found
+
+
+def _fuse_relus(model: Module, example_input) -> None:
+    """Each ReLU that directly follows a Conv2d fused into it (see the module
+    docstring): the conv becomes a ConvReLU2d, the ReLU an Identity."""
+    places = _places(model)
+
+    def swap(module, new):
+        parent, name = places[id(module)][0]
+        setattr(parent, name, new)
+
+    for conv, sequential, name in _sequential_relus(model):
+        if len(places.get(id(conv), [])) == 1:
+            swap(conv, ConvReLU2d.from_conv(conv))
+            setattr(sequential, name, Identity())
+    if example_input is None:
+        return
+    for relu, convs in _traced_relus(model, example_input):
+        if len(places.get(id(relu), [])) != 1:
+            continue
+        if any(len(places.get(id(conv), [])) != 1 for conv in convs):
+            continue
+        for conv in convs:
+            swap(conv, ConvReLU2d.from_conv(conv))
+        swap(relu, Identity())
+
+
 def optimize_for_inference(model: Module, example_input=None) -> Module:
     """A new model, in eval mode, with every foldable BatchNorm2d folded into the
-    Conv2d before it (see this module's docstring for the maths and the patterns).
+    Conv2d before it and every ReLU that follows a Conv2d fused into it (see this
+    module's docstring for the maths and the patterns); it records no graph.
 
     ``model`` is deep-copied and left untouched. ``example_input``: one batch the
-    model accepts, e.g. (1, C, H, W); without it only Conv2d -> BatchNorm2d
-    neighbours inside an ``nn.Sequential`` are folded (a warning says how many BNs
-    remain). Run the result under ``with minicnn.no_grad():``.
+    model accepts, e.g. (1, C, H, W); without it only neighbours inside an
+    ``nn.Sequential`` are folded and fused (a warning says how many BNs remain).
+    The result's parameters do not require grad, and ``folded(x)`` runs under
+    ``minicnn.no_grad()`` (``Module.grad_free``).
     """
     if not isinstance(model, Module):
         raise TypeError(f"optimize_for_inference: model must be an nn.Module, got "
@@ -229,4 +329,8 @@ def optimize_for_inference(model: Module, example_input=None) -> Module:
             warnings.warn(f"optimize_for_inference: {left} BatchNorm2d left unfolded; pass "
                           f"example_input=<one input batch> to fold conv/bn attribute pairs "
                           f"(ResNet, GoogLeNet blocks)", stacklevel=2)
+    _fuse_relus(folded, example_input)
+    for p in folded.parameters():
+        p.requires_grad_(False)
+    folded.grad_free = True
     return folded

@@ -21,7 +21,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy
 
-from minicnn.autograd import Tensor
+from minicnn.autograd import Tensor, no_grad
 from minicnn.backend import check_backend, cupy_module, is_cupy_array
 
 __all__ = ["Module", "Parameter", "StateDictError", "IncompatibleKeys", "RemovableHandle"]
@@ -166,7 +166,13 @@ class Module:
     sub-Modules as attributes, and implement ``forward``; ``module(x)`` calls
     ``forward(x)``. ``training`` is the one train/eval switch that Dropout and
     BatchNorm read; ``train()`` and ``eval()`` set it on the whole tree.
+
+    ``grad_free``: when True, ``module(x)`` runs its forward under
+    ``minicnn.no_grad()`` (no graph is recorded); ``optimize_for_inference``
+    sets it on the model it returns.
     """
+
+    grad_free = False
 
     def __init__(self):
         # object.__setattr__: our own __setattr__ needs these dicts to exist.
@@ -184,6 +190,12 @@ class Module:
                                   "a Module subclass must define it")
 
     def __call__(self, *args, **kwargs):
+        if self.grad_free:
+            with no_grad():
+                return self._call(args, kwargs)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:

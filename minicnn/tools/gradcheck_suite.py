@@ -53,6 +53,17 @@ def _batch_norm(x, w, b):
     return F.batch_norm(x, numpy.zeros(C), numpy.ones(C), w, b, training=True)
 
 
+def _batch_norm_relu(x, w, b):
+    C = x.shape[1]
+    return F.batch_norm_relu(x, numpy.zeros(C), numpy.ones(C), w, b, training=True)
+
+
+def _sum_away_from_zero(rng, shape):
+    """(a, b) whose sum is in +-[0.1, 1]: add_relu's kink stays out of the step."""
+    a = rng.standard_normal(shape)
+    return [("a", a), ("b", _away_from_zero(rng, shape) - a)]
+
+
 # name -> (function of Tensors, input factory rng -> [(label, array)])
 OPS = {
     "conv2d": (lambda x, W, b: F.conv2d(x, W, b, stride=2, padding=1),
@@ -80,6 +91,15 @@ OPS = {
     "local_response_norm": (lambda x: F.local_response_norm(x, size=3, alpha=0.1, beta=0.75,
                                                             k=2.0),
                             lambda r: [("x", r.standard_normal((2, 5, 2, 2)))]),
+    "batch_norm_relu": (_batch_norm_relu,
+                        lambda r: [("x", r.standard_normal((4, 3, 2, 2))),
+                                   ("weight", r.standard_normal(3)),
+                                   ("bias", r.standard_normal(3))]),
+    "conv2d_relu": (lambda x, W, b: F.conv2d_relu(x, W, b, padding=1),
+                    lambda r: [("x", r.standard_normal((2, 2, 4, 4))),
+                               ("weight", r.standard_normal((3, 2, 3, 3))),
+                               ("bias", r.standard_normal(3))]),
+    "add_relu": (F.add_relu, lambda r: _sum_away_from_zero(r, (3, 4))),
     "relu": (F.relu, lambda r: [("x", _away_from_zero(r, (3, 4)))]),
     "leaky_relu": (lambda x: F.leaky_relu(x, 0.1), lambda r: [("x", _away_from_zero(r, (3, 4)))]),
     "tanh": (F.tanh, lambda r: [("x", r.standard_normal((3, 4)))]),

@@ -22,7 +22,9 @@ KERNELS = ["im2col", "col2im", "max_pool2d_forward", "max_pool2d_backward",
            "avg_pool2d_forward", "avg_pool2d_backward", "lrn_forward", "lrn_backward",
            "batch_norm_forward", "batch_norm_backward", "relu_forward", "relu_backward",
            "dropout_forward", "softmax_cross_entropy_forward",
-           "softmax_cross_entropy_backward", "sgd_step", "conv2d_forward", "conv2d_backward"]
+           "softmax_cross_entropy_backward", "sgd_step", "conv2d_forward", "conv2d_backward",
+           "batch_norm_relu_forward", "batch_norm_relu_backward", "add_relu_forward",
+           "relu_inplace", "conv2d_relu_forward"]
 
 
 def test_every_contract_kernel_is_registered_for_numba():

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minicnn
+from minicnn.functional.activation import relu_forward_reference
 from minicnn.functional.conv import (
     col2im_array,
     conv2d_backward_reference,
@@ -182,3 +183,20 @@ def test_direct_conv2d_propagates_nan_to_the_outputs_that_read_it():
         numpy.testing.assert_array_equal(numpy.isnan(y[0, o]), want)
     assert numpy.isnan(gW[:, 1]).any() and not numpy.isnan(gW[:, 0]).any()
     assert not numpy.isnan(gx).any()  # gx reads gy and W only
+
+
+@pytest.mark.parametrize("algorithm", conv.ALGORITHMS)
+@given(g=conv_geometries(), dtype=DTYPES, bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_conv2d_relu_forward_matches_the_composition(algorithm, g, dtype, bias, seed):
+    """conv2d_relu_forward on every path against relu(conv2d_forward_reference(...))."""
+    N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups = g
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    Wt = rng.standard_normal((OC, C // groups, KH, KW)).astype(dtype)
+    b = rng.standard_normal(OC).astype(dtype) if bias else None
+    geometry = (SH, SW, PH, PW, DH, DW, groups)
+    with conv.conv_algorithm(algorithm):
+        y = conv.conv2d_relu_forward(x, Wt, b, *geometry)
+    want = relu_forward_reference(conv2d_forward_reference(x, Wt, b, *geometry))
+    assert_kernel_close(y, want, dtype)
+    assert (y >= 0).all()

@@ -78,3 +78,18 @@ def test_sgd_step_matches_reference_over_steps(dtype, momentum, dampening, weigh
         assert_kernel_close(param, want_param, dtype)
         if momentum:
             assert_kernel_close(buf, want_buf, dtype)
+
+
+@given(SHAPES, DTYPES, st.integers(0, 2**32 - 1))
+def test_add_relu_and_relu_inplace_match_reference(shape, dtype, seed):
+    rng = numpy.random.default_rng(seed)
+    a, b = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    want = relu_forward_reference(a + b)
+    numpy.testing.assert_array_equal(elementwise.add_relu_forward(a, b), want)
+    want_a = relu_forward_reference(a)
+    assert elementwise.relu_inplace(a) is a
+    numpy.testing.assert_array_equal(a, want_a)
+    s = a + b
+    strided = numpy.repeat(s, 2, axis=-1)[..., ::2]       # not contiguous: numpy writes it
+    elementwise.relu_inplace(strided)
+    numpy.testing.assert_array_equal(strided, relu_forward_reference(s))

@@ -2,9 +2,10 @@
 NumPy references in minicnn/functional/normalization.py."""
 import numpy
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minicnn.functional.activation import relu_backward_reference, relu_forward_reference
 from minicnn.functional.normalization import (
     batch_norm_backward_reference,
     batch_norm_forward_reference,
@@ -51,5 +52,30 @@ def test_batch_norm_matches_reference(N, C, L, has_weight, has_bias, dtype, seed
     gy3 = rng.standard_normal(x3.shape).astype(dtype)
     got = batchnorm.batch_norm_backward(gy3, x3, want[1], want[3], weight)
     want = batch_norm_backward_reference(gy3, x3, want[1], want[3], weight)
+    for a, e in zip(got, want):
+        assert_kernel_close(a, e, dtype)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 5), st.integers(1, 12), st.booleans(),
+       st.booleans(), DTYPES, st.integers(0, 2**32 - 1))
+def test_batch_norm_relu_matches_the_composition(N, C, L, has_weight, has_bias, dtype, seed):
+    """The one-pass kernels against BatchNorm's reference then ReLU's reference."""
+    rng = numpy.random.default_rng(seed)
+    x3 = (rng.standard_normal((N, C, L)) * 3 + 1).astype(dtype)
+    if N * L == 1:
+        x3 = numpy.concatenate([x3, x3 + 1], axis=0)
+    weight = rng.standard_normal(C).astype(dtype) if has_weight else None
+    bias = rng.standard_normal(C).astype(dtype) if has_bias else None
+    got = batchnorm.batch_norm_relu_forward(x3, weight, bias, 1e-5)
+    z3, mean, var, inv_std = batch_norm_forward_reference(x3, weight, bias, 1e-5)
+    y3 = relu_forward_reference(z3)
+    for a, e in zip(got, (y3, mean, var, inv_std)):
+        assert_kernel_close(a, e, dtype)
+    assert (got[0] >= 0).all() and (got[0][y3 == 0] == 0).all()
+    gy3 = rng.standard_normal(x3.shape).astype(dtype)
+    got = batchnorm.batch_norm_relu_backward(gy3, x3, y3, mean, inv_std, weight)
+    want = batch_norm_backward_reference(relu_backward_reference(gy3, y3), x3, mean,
+                                         inv_std, weight)
     for a, e in zip(got, want):
         assert_kernel_close(a, e, dtype)

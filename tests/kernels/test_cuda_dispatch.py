@@ -20,8 +20,10 @@ README = Path(__file__).resolve().parents[2] / "kernels" / "README.md"
 
 
 def contract_names():
-    """The kernel names of the table in kernels/README.md."""
-    return re.findall(r"^\| `(\w+)` \|", README.read_text(), re.M)
+    """The kernel names of the contract table in kernels/README.md (the fused,
+    numba-only kernels have their own section after it)."""
+    contract = README.read_text().split("\n## Fused kernels")[0]
+    return re.findall(r"^\| `(\w+)` \|", contract, re.M)
 
 
 def fake_cupy(get_device_count, nvrtc_version=None):

@@ -64,3 +64,45 @@ def test_activations_validate():
         nn.ReLU()(Tensor(numpy.arange(3, dtype=numpy.int64)))
     with pytest.raises(TypeError, match=r"Tanh\(\): expected a minicnn Tensor or an array"):
         nn.Tanh()([1.0, 2.0])
+
+
+class _Residual(nn.Module):
+    """relu(bn(x) + x) with one in-place ReLU: the zoo's residual pattern."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(3)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.relu(self.bn(x) + x)
+
+
+class _TorchResidual(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm2d(3)
+        self.relu = torch.nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.relu(self.bn(x) + x)
+
+
+@pytest.mark.usefixtures("kernel_backend")
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_inplace_relu_after_batch_norm_and_add_matches_torch(layer_parity, train, dtype):
+    """BN -> ReLU(inplace) and add -> ReLU(inplace) (both absorbed into one node):
+    outputs, every gradient and the running statistics over two steps."""
+    x = _input((4, 3, 5, 5), dtype)
+    layer_parity(nn.Sequential(nn.BatchNorm2d(3), nn.ReLU(inplace=True)),
+                 torch.nn.Sequential(torch.nn.BatchNorm2d(3), torch.nn.ReLU(inplace=True)),
+                 x, train=train, steps=2)
+    layer_parity(_Residual(), _TorchResidual(), x, train=train, steps=2)
+
+
+def test_inplace_relu_layer_returns_its_input():
+    x = Tensor(numpy.array([-1.0, 3.0]))
+    assert nn.ReLU(inplace=True)(x) is x and x.tolist() == [0.0, 3.0]
+    y = Tensor(numpy.array([-1.0, 3.0]))
+    assert nn.ReLU()(y) is not y and y.tolist() == [-1.0, 3.0]

@@ -1,4 +1,6 @@
-"""optimize_for_inference: BatchNorm folded into the conv before it changes no output."""
+"""optimize_for_inference: BatchNorm folded into the conv before it, and the ReLU
+after a conv fused into it (nn.ConvReLU2d), change no output; the result records
+no graph."""
 import copy
 
 import numpy
@@ -65,19 +67,30 @@ def test_every_zoo_model_has_a_setup():
     assert sorted(SETUPS) == list_models()
 
 
+def count_type(model, cls):
+    return sum(type(m) is cls for m in model.modules())
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_folded_zoo_model_matches_unfolded(name):
     model, x = build(name)
     folded = minicnn.optimize_for_inference(model, example_input=x[:1])
     with minicnn.no_grad():
         want = model(Tensor(x)).numpy()
-        got = folded(Tensor(x)).numpy()
+    out = folded(Tensor(x))          # no no_grad() here: the folded model records nothing
+    assert out.grad_fn is None and not out.requires_grad
+    got = out.numpy()
     # float32: the fold reorders one multiply per weight, so outputs agree to a few
     # ulps of the largest logit, relative 1e-4.
     scale = max(1.0, float(numpy.abs(want).max()))
     numpy.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * scale)
     assert count_bn(folded) == KEEPS_BN.get(name, 0)
     assert not folded.training
+    assert not any(p.requires_grad for p in folded.parameters())
+    # every zoo model but LeNet-5 (tanh) has a ReLU right after some convolution
+    assert (count_type(folded, nn.ConvReLU2d) > 0) == (name != "lenet5")
+    assert count_type(folded, nn.ConvReLU2d) + count_type(folded, nn.Conv2d) == count_type(
+        model, nn.Conv2d)
 
 
 def test_float64_fold_is_exact_to_1e_10():
@@ -185,3 +198,81 @@ def test_fold_conv_bn_rejects_mismatched_channels():
 def test_optimize_for_inference_rejects_a_non_module():
     with pytest.raises(TypeError, match="must be an nn.Module"):
         minicnn.optimize_for_inference({"weight": 1})
+
+
+def test_relus_after_convs_are_fused_and_a_shared_relu_is_left_alone():
+    model, x = build("resnet20")
+    folded = minicnn.optimize_for_inference(model, example_input=x[:1])
+    # the stem's own ReLU follows its conv only: fused, and replaced by Identity
+    assert type(folded.conv1) is nn.ConvReLU2d and type(folded.relu) is nn.Identity
+    # a block's self.relu also runs on the residual sum: the module and its convs stay
+    block = folded.layer1[0]
+    assert type(block.relu) is nn.ReLU and type(block.conv1) is nn.Conv2d
+    assert "ConvReLU2d(3, 16, kernel_size=(3, 3)" in repr(folded.conv1)
+
+
+def _small_conv_relu_model(share_relu):
+    relu = nn.ReLU()
+    second = relu if share_relu else nn.ReLU()
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), relu,
+                         nn.Conv2d(3, 4, 3), second, nn.Flatten())
+
+
+@pytest.mark.parametrize("share_relu", [False, True])
+def test_sequential_relu_slots_are_fused_even_when_one_module_fills_both(share_relu):
+    minicnn.manual_seed(0)
+    model = _small_conv_relu_model(share_relu).eval()
+    randomize_bn(model, numpy.random.default_rng(1))
+    x = numpy.random.default_rng(2).normal(size=(2, 2, 6, 6)).astype(numpy.float32)
+    folded = minicnn.optimize_for_inference(model)   # Sequential neighbours: no trace needed
+    assert [type(m).__name__ for m in folded] == [
+        "ConvReLU2d", "Identity", "Identity", "ConvReLU2d", "Identity", "Flatten"]
+    with minicnn.no_grad():
+        numpy.testing.assert_allclose(folded(Tensor(x)).numpy(), model(Tensor(x)).numpy(),
+                                      rtol=1e-5, atol=1e-6)
+    assert folded.state_dict().keys() == {k: v for k, v in model.state_dict().items()
+                                          if not k.startswith("1.")}.keys()
+
+
+class _AttributePair(nn.Module):
+    """conv -> relu through attributes; ``read_twice`` also adds the conv's output."""
+
+    def __init__(self, read_twice):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3)
+        self.relu = nn.ReLU(inplace=True)
+        self.read_twice = read_twice
+
+    def forward(self, x):
+        z = self.conv(x)
+        if self.read_twice:
+            return z * 2.0 + self.relu(z)   # z * 2 read z before the in-place ReLU
+        return self.relu(z)
+
+
+@pytest.mark.parametrize("read_twice", [False, True])
+def test_attribute_relu_is_fused_only_when_it_alone_reads_the_conv(read_twice):
+    minicnn.manual_seed(0)
+    model = _AttributePair(read_twice).eval()
+    x = numpy.random.default_rng(2).normal(size=(2, 2, 5, 5)).astype(numpy.float32)
+    folded = minicnn.optimize_for_inference(model, example_input=x[:1])
+    fused = type(folded.conv) is nn.ConvReLU2d
+    assert fused == (not read_twice)
+    assert type(folded.relu) is (nn.ReLU if read_twice else nn.Identity)
+    with minicnn.no_grad():
+        numpy.testing.assert_allclose(folded(Tensor(x)).numpy(), model(Tensor(x)).numpy(),
+                                      rtol=1e-5, atol=1e-6)
+
+
+def test_conv_relu2d_is_a_conv2d_then_relu():
+    minicnn.manual_seed(0)
+    layer = nn.ConvReLU2d(3, 4, 3, padding=1, bias=False)
+    x = Tensor(numpy.random.default_rng(0).normal(size=(1, 3, 4, 4)).astype(numpy.float32))
+    plain = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+    plain.load_state_dict(layer.state_dict())
+    numpy.testing.assert_allclose(layer(x).numpy(), minicnn.functional.relu(plain(x)).numpy(),
+                                  rtol=1e-6, atol=1e-6)
+    assert repr(layer) == ("ConvReLU2d(3, 4, kernel_size=(3, 3), stride=(1, 1), "
+                           "padding=(1, 1), bias=False)")
+    with pytest.raises(TypeError, match="ConvReLU2d.from_conv: expected an nn.Conv2d, got ReLU"):
+        nn.ConvReLU2d.from_conv(nn.ReLU())
