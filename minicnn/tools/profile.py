@@ -64,7 +64,9 @@ from minicnn.tools.graph import _human, saved_bytes, wrap_functions
 __all__ = ["profile", "Profile", "OpEvent"]
 
 # the ops whose FLOPs minicnn.bench.flops counts: class name -> its name there
-_FLOP_OPS = {"Conv2dFunction": "conv2d", "LinearFunction": "linear"}
+# (Conv2dReLUFunction, the inference-mode conv with its ReLU, counts as a conv)
+_FLOP_OPS = {"Conv2dFunction": "conv2d", "Conv2dReLUFunction": "conv2d",
+             "LinearFunction": "linear"}
 
 
 class OpEvent:
@@ -98,7 +100,7 @@ def _forward_flops(fn, inputs) -> int | None:
     x, weight = (getattr(t, "shape", None) for t in inputs[:2])
     if x is None or weight is None:
         return None
-    if name == "Conv2dFunction":
+    if _FLOP_OPS[name] == "conv2d":
         N, C, H, W = x
         OC, _, KH, KW = weight
         SH, SW, PH, PW, DH, DW, groups = fn.geometry
@@ -113,7 +115,7 @@ def _forward_flops(fn, inputs) -> int | None:
 def conv_path(fn, inputs) -> str | None:
     """The path a ``Conv2dFunction`` call with these inputs takes now (None for
     other ops): see the module docstring for the names."""
-    if type(fn).__name__ != "Conv2dFunction" or len(inputs) < 2:
+    if _FLOP_OPS.get(type(fn).__name__) != "conv2d" or len(inputs) < 2:
         return None
     x, weight = inputs[0], inputs[1]
     if not hasattr(x, "shape") or not hasattr(weight, "shape"):

@@ -207,3 +207,14 @@ def test_peak_percent_is_gflops_over_the_measured_sgemm_rate():
     table = prof.table()  # measures the peak: a conv row has a GFLOP/s figure
     assert prof.sgemm_peak_gflops > 0
     assert "% peak" in table and f"{prof.sgemm_peak_gflops:.0f} GFLOP/s" in table
+
+
+def test_inference_conv_relu_counts_as_a_convolution():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+    x = minicnn.Tensor(numpy.ones((2, 1, 6, 6), dtype=numpy.float32))
+    folded = minicnn.optimize_for_inference(model.eval(), example_input=x[:1])
+    with minicnn.use_backend("numpy"), minicnn.profile() as prof:
+        folded(x)
+    (row,) = prof.rows()
+    assert row["op"] == "Conv2dReLUFunction" and row["algorithm"] == "reference"
+    assert row["gflops"] is not None
