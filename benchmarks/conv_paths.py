@@ -26,6 +26,9 @@ LAYERS = [
     ("ResNet-20", "3x3 @16", 32, 32, 16, 32, 3, 1, True),
     ("ResNet-20", "3x3 @8", 32, 64, 8, 64, 3, 1, True),
     ("GoogLeNet", "3a 5x5", 8, 16, 28, 32, 5, 2, True),
+    ("ResNet-50", "3x3 @56", 8, 64, 56, 64, 3, 1, True),
+    ("ResNet-50", "3x3 @28", 8, 128, 28, 128, 3, 1, True),
+    ("ResNet-50", "3x3 @14", 8, 256, 14, 256, 3, 1, True),
 ]
 QUICK_LAYERS = [LAYERS[0], LAYERS[1]]
 
