@@ -76,10 +76,12 @@ DIRECT_BELOW = 16384
 # past, so each accumulator load and store carries TAP_BLOCK multiply-adds and
 # each input load OUT_BLOCK (the loop before took one channel, four taps).
 # A strip holds at most STRIP_PIXELS wide pixels per channel (whole rows; one
-# row if a row is longer): 4 * 1024 float32 accumulators are 16 KiB.
+# row if a row is longer): 4 * 2048 float32 accumulators are 32 KiB, an L1
+# data cache. The size was picked by measurement (benchmarks/RESULTS.md,
+# "numba conv2d: direct or im2col").
 OUT_BLOCK = 4
 TAP_BLOCK = 3
-STRIP_PIXELS = 1024
+STRIP_PIXELS = 2048
 # gweight (_weight_grad_wide): two output channels by GRAD_TAP_BLOCK taps,
 # eight dot products per pass, six loads for eight multiply-adds.
 GRAD_TAP_BLOCK = 4
@@ -316,8 +318,8 @@ def _padded_wide(x, PH, PW, KW, DW):
 def _strip_rows(OH, Wp, strip_pixels):
     """Output rows per strip of ``_correlate_wide``: whole rows of Wp wide pixels, at
     most ``strip_pixels`` of them (never fewer than one row), the OH rows split
-    into strips of near-equal height (32 rows of 34 in 1024 pixels: 16 and 16,
-    not 30 and 2)."""
+    into strips of near-equal height (56 rows of 58 in 2048 pixels: 28 and 28,
+    not 35 and 21)."""
     most = max(1, strip_pixels // Wp)
     strips = -(-OH // most)
     return -(-OH // strips)
