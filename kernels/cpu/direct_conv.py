@@ -21,6 +21,16 @@ cost (Wp - OW)/Wp of the work and buy a loop numba vectorizes fully. Each
 flattened plane gets DW*(KW - 1) extra zeros at its end, so that the last
 wide row's reads stay inside the array.
 
+Blocking. One axpy per tap loads and stores every accumulator once per
+multiply-add, so the loops take several of each at a time. The forward pass
+(and gx, the same loop) accumulates OUT_BLOCK output channels at once, over a
+strip of output rows short enough that the accumulators stay in L1, and
+streams TAP_BLOCK taps past them per pass: each input value loaded feeds
+OUT_BLOCK multiply-adds, each accumulator loaded and stored TAP_BLOCK. The
+weight gradient computes two output channels' dot products with GRAD_TAP_BLOCK
+shifted planes in one pass over gy. See benchmarks/RESULTS.md ("numba conv2d:
+direct or im2col") for what this buys over one channel at a time.
+
 Notation::
 
     x: (N, C, H, W)  weight: (OC, C, KH, KW)  stride 1, groups 1, 0 <= P <= D*(K-1)
@@ -58,6 +68,23 @@ _FAST = {"reassoc", "contract"}
 # faster on the layers measured in benchmarks/RESULTS.md ("numba conv2d: direct
 # or im2col"); above it im2col won or tied.
 DIRECT_BELOW = 16384
+
+# Block sizes of the loops below, whose bodies are written out for exactly
+# these values (four accumulator rows, three or four shifted input rows).
+# Forward and gx (_correlate_wide): OUT_BLOCK output channels' accumulators
+# over a strip of output rows stay in L1 while TAP_BLOCK taps at a time stream
+# past, so each accumulator load and store carries TAP_BLOCK multiply-adds and
+# each input load OUT_BLOCK (the loop before took one channel, four taps).
+# A strip holds at most STRIP_PIXELS wide pixels per channel (whole rows; one
+# row if a row is longer): 4 * 2048 float32 accumulators are 32 KiB, an L1
+# data cache. The size was picked by measurement (benchmarks/RESULTS.md,
+# "numba conv2d: direct or im2col").
+OUT_BLOCK = 4
+TAP_BLOCK = 3
+STRIP_PIXELS = 2048
+# gweight (_weight_grad_wide): two output channels by GRAD_TAP_BLOCK taps,
+# eight dot products per pass, six loads for eight multiply-adds.
+GRAD_TAP_BLOCK = 4
 
 
 def direct_conv_applies(KH, KW, SH, SW, PH, PW, DH, DW, groups) -> bool:
@@ -112,52 +139,90 @@ def _tap_offsets(C, plane, KH, KW, Wp, DH, DW):
     return offs
 
 
+@njit(cache=True)
+def _weights_by_tap(weight_flat, o0, zero):
+    """wb[t, q] = weight_flat[o0 + q, t] for the OUT_BLOCK channels from o0, zero past the last.
+
+    weight_flat: (O, T); wb: (T, OUT_BLOCK), so one tap's block of weights is one row.
+    """
+    O, T = weight_flat.shape
+    wb = numpy.full((T, OUT_BLOCK), zero)
+    for t in range(T):
+        for q in range(min(OUT_BLOCK, O - o0)):
+            wb[t, q] = weight_flat[o0 + q, t]
+    return wb
+
+
 @njit(cache=True, parallel=True, fastmath=_FAST)
-def _correlate_wide(x_pad, weight, bias, Wp, DH, DW, y):
+def _correlate_wide(x_pad, weight, bias, Wp, DH, DW, strip_rows, y):
     """y[n, o] = bias[o] + sum_{c,i,j} weight[o,c,i,j] * x_pad[n, c, k + i*DH*Wp + j*DW],
     kept for ow < OW.
 
     x_pad: (N, C, Hp*Wp + tail) wide padded planes; weight: (O, C, KH, KW); bias: (O,);
-    y: (N, O, OH, OW). One parallel iteration per output plane (n, o).
-    Taps are taken four at a time: one pass over acc then does four
-    multiply-adds per load and store of acc instead of one.
+    y: (N, O, OH, OW). One parallel iteration per (image, block of OUT_BLOCK
+    output channels, strip of ``strip_rows`` output rows). Its accumulators,
+    acc (OUT_BLOCK, strip_rows*Wp), stay in L1 while every tap streams past:
+    a pass over the strip takes TAP_BLOCK taps, so each accumulator load and
+    store carries TAP_BLOCK multiply-adds and each input load OUT_BLOCK.
+    Channels past O in the last block get zero weights and are not written.
     """
     N, C, plane = x_pad.shape
     O, KH, KW = weight.shape[0], weight.shape[2], weight.shape[3]
     OH, OW = y.shape[2], y.shape[3]
-    M = OH * Wp
     T = C * KH * KW
     offs = _tap_offsets(C, plane, KH, KW, Wp, DH, DW)
     weight_flat = weight.reshape(O, T)  # (O, C, KH, KW) -> (O, C*KH*KW), the order of offs
-    for p in prange(N * O):
-        n = p // O
-        o = p % O
-        src = x_pad[n].reshape(C * plane)
-        wo = weight_flat[o]
-        acc = numpy.full(M, bias[o], dtype=y.dtype)
+    zero = numpy.zeros(1, dtype=y.dtype)[0]
+    blocks = (O + OUT_BLOCK - 1) // OUT_BLOCK
+    strips = (OH + strip_rows - 1) // strip_rows
+    for p in prange(N * blocks * strips):
+        n = p // (blocks * strips)
+        o0 = (p // strips) % blocks * OUT_BLOCK
+        r0 = p % strips * strip_rows
+        ob = min(OUT_BLOCK, O - o0)
+        rows = min(strip_rows, OH - r0)
+        k0 = r0 * Wp  # the strip is wide pixels [k0, k0 + S) of each plane
+        S = rows * Wp
+        src = x_pad[n].reshape(C * plane)[k0:]
+        wb = _weights_by_tap(weight_flat, o0, zero)
+        acc = numpy.empty((OUT_BLOCK, S), dtype=y.dtype)
+        for q in range(OUT_BLOCK):
+            acc[q, :] = bias[o0 + q] if q < ob else zero
+        a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
         t = 0
-        while t + 4 <= T:
-            w0, w1, w2, w3 = wo[t], wo[t + 1], wo[t + 2], wo[t + 3]
-            s0 = src[offs[t]:offs[t] + M]  # views; indexing them by k >= 0 vectorizes
-            s1 = src[offs[t + 1]:offs[t + 1] + M]
-            s2 = src[offs[t + 2]:offs[t + 2] + M]
-            s3 = src[offs[t + 3]:offs[t + 3] + M]
-            for k in range(M):
-                acc[k] += w0 * s0[k] + w1 * s1[k] + w2 * s2[k] + w3 * s3[k]
-            t += 4
+        while t + TAP_BLOCK <= T:
+            s0 = src[offs[t]:offs[t] + S]  # views; indexing them by k >= 0 vectorizes
+            s1 = src[offs[t + 1]:offs[t + 1] + S]
+            s2 = src[offs[t + 2]:offs[t + 2] + S]
+            w0, w1, w2 = wb[t], wb[t + 1], wb[t + 2]
+            w00, w01, w02, w03 = w0[0], w0[1], w0[2], w0[3]
+            w10, w11, w12, w13 = w1[0], w1[1], w1[2], w1[3]
+            w20, w21, w22, w23 = w2[0], w2[1], w2[2], w2[3]
+            for k in range(S):
+                v0, v1, v2 = s0[k], s1[k], s2[k]
+                a0[k] += w00 * v0 + w10 * v1 + w20 * v2
+                a1[k] += w01 * v0 + w11 * v1 + w21 * v2
+                a2[k] += w02 * v0 + w12 * v1 + w22 * v2
+                a3[k] += w03 * v0 + w13 * v1 + w23 * v2
+            t += TAP_BLOCK
         while t < T:
-            wv = wo[t]
-            s0 = src[offs[t]:offs[t] + M]
-            for k in range(M):
-                acc[k] += wv * s0[k]
+            s0 = src[offs[t]:offs[t] + S]
+            w00, w01, w02, w03 = wb[t, 0], wb[t, 1], wb[t, 2], wb[t, 3]
+            for k in range(S):
+                v0 = s0[k]
+                a0[k] += w00 * v0
+                a1[k] += w01 * v0
+                a2[k] += w02 * v0
+                a3[k] += w03 * v0
             t += 1
-        for oh in range(OH):
-            y[n, o, oh, :] = acc[oh * Wp:oh * Wp + OW]
+        for q in range(ob):
+            for r in range(rows):
+                y[n, o0 + q, r0 + r, :] = acc[q, r * Wp:r * Wp + OW]
 
 
 @njit(cache=True, parallel=True)
 def _gy_wide(gy, Wp, gyw):
-    """gyw[n, o, oh*Wp + ow] = gy[n, o, oh, ow], zero for ow >= OW.
+    """gyw[n, o, oh*Wp + ow] = gy[n, o, oh, ow], zero for ow >= OW (the wide columns).
 
     gy: (N, O, OH, OW); gyw: (N, O, OH*Wp).
     """
@@ -175,51 +240,70 @@ def _weight_grad_wide(x_pad, gyw, Wp, DH, DW, gweight):
     """gweight[o, c, i, j] = sum_n dot(gyw[n, o], x_pad[n, c, i*DH*Wp + j*DW :][:M]).
 
     x_pad: (N, C, Hp*Wp + tail); gyw: (N, O, M); gweight: (O, C, KH, KW).
-    One parallel iteration per (o, c) pair; the image loop is outermost so the
-    two planes it reads stay in L1 across all KH*KW taps, and four taps share
-    each load of gyw. Each image's dot products run in the input's dtype, at
-    full vector width; the sum over images is kept in float64.
+    One parallel iteration per (pair of output channels, input channel); the
+    image loop is outermost so the three planes it reads stay in L1 across
+    all KH*KW taps. A pass over the plane takes GRAD_TAP_BLOCK taps of both
+    channels of the pair: 2*GRAD_TAP_BLOCK dot products, each load of gyw or
+    x_pad feeding two to four of them. Each image's dot products run in the
+    input's dtype, at full vector width; the sum over images is kept in
+    float64. An odd O's last pair reads its one channel twice and keeps one.
     """
     N, C, plane = x_pad.shape
     O, KH, KW = gweight.shape[0], gweight.shape[2], gweight.shape[3]
     M = gyw.shape[2]
     T = KH * KW
     offs = _tap_offsets(1, plane, KH, KW, Wp, DH, DW)  # taps within one plane
-    for p in prange(O * C):
-        o = p // C
+    pairs = (O + 1) // 2
+    zero = numpy.zeros(1, dtype=gyw.dtype)[0]
+    for p in prange(pairs * C):
+        o0 = p // C * 2
+        o1 = min(o0 + 1, O - 1)
         c = p % C
-        s = numpy.zeros(T, dtype=numpy.float64)
-        zero = numpy.zeros(1, dtype=gyw.dtype)[0]
+        s = numpy.zeros((2, T), dtype=numpy.float64)
         for n in range(N):
-            g = gyw[n, o]
+            g0, g1 = gyw[n, o0], gyw[n, o1]
             src = x_pad[n, c]
             t = 0
-            while t + 4 <= T:
+            while t + GRAD_TAP_BLOCK <= T:
                 s0 = src[offs[t]:offs[t] + M]
                 s1 = src[offs[t + 1]:offs[t + 1] + M]
                 s2 = src[offs[t + 2]:offs[t + 2] + M]
                 s3 = src[offs[t + 3]:offs[t + 3] + M]
-                a0 = a1 = a2 = a3 = zero
+                a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = zero
                 for k in range(M):
-                    gk = g[k]
-                    a0 += gk * s0[k]
-                    a1 += gk * s1[k]
-                    a2 += gk * s2[k]
-                    a3 += gk * s3[k]
-                s[t] += a0
-                s[t + 1] += a1
-                s[t + 2] += a2
-                s[t + 3] += a3
-                t += 4
+                    u0, u1 = g0[k], g1[k]
+                    v0, v1, v2, v3 = s0[k], s1[k], s2[k], s3[k]
+                    a00 += u0 * v0
+                    a01 += u0 * v1
+                    a02 += u0 * v2
+                    a03 += u0 * v3
+                    a10 += u1 * v0
+                    a11 += u1 * v1
+                    a12 += u1 * v2
+                    a13 += u1 * v3
+                s[0, t] += a00
+                s[0, t + 1] += a01
+                s[0, t + 2] += a02
+                s[0, t + 3] += a03
+                s[1, t] += a10
+                s[1, t + 1] += a11
+                s[1, t + 2] += a12
+                s[1, t + 3] += a13
+                t += GRAD_TAP_BLOCK
             while t < T:
                 s0 = src[offs[t]:offs[t] + M]
-                a0 = zero
+                a00 = a10 = zero
                 for k in range(M):
-                    a0 += g[k] * s0[k]
-                s[t] += a0
+                    v0 = s0[k]
+                    a00 += g0[k] * v0
+                    a10 += g1[k] * v0
+                s[0, t] += a00
+                s[1, t] += a10
                 t += 1
         for t in range(T):
-            gweight[o, c, t // KW, t % KW] = s[t]
+            gweight[o0, c, t // KW, t % KW] = s[0, t]
+            if o1 != o0:
+                gweight[o1, c, t // KW, t % KW] = s[1, t]
 
 
 def _padded_wide(x, PH, PW, KW, DW):
@@ -231,21 +315,35 @@ def _padded_wide(x, PH, PW, KW, DW):
     return x_pad
 
 
-def direct_conv2d_forward(x, weight, bias, PH, PW, DH, DW):
+def _strip_rows(OH, Wp, strip_pixels):
+    """Output rows per strip of ``_correlate_wide``: whole rows of Wp wide pixels, at
+    most ``strip_pixels`` of them (never fewer than one row), the OH rows split
+    into strips of near-equal height (56 rows of 58 in 2048 pixels: 28 and 28,
+    not 35 and 21)."""
+    most = max(1, strip_pixels // Wp)
+    strips = -(-OH // most)
+    return -(-OH // strips)
+
+
+def direct_conv2d_forward(x, weight, bias, PH, PW, DH, DW, strip_pixels=STRIP_PIXELS):
     """x (N, C, H, W), weight (OC, C, KH, KW), bias (OC,) -> y (N, OC, OH, OW);
-    stride 1, groups 1."""
+    stride 1, groups 1. ``strip_pixels`` bounds a strip (tests make it small to
+    cut planes into many strips)."""
     N, C, H, W = x.shape
     OC, _, KH, KW = weight.shape
     OH, OW = conv_output_hw(H, W, KH, KW, 1, 1, PH, PW, DH, DW)
     use_threads_for(N * OC * OH * OW * C * KH * KW)
     x_pad = _padded_wide(x, PH, PW, KW, DW)
     y = numpy.empty((N, OC, OH, OW), dtype=x.dtype)
-    _correlate_wide(x_pad, weight, bias, W + 2 * PW, DH, DW, y)
+    Wp = W + 2 * PW
+    _correlate_wide(x_pad, weight, bias, Wp, DH, DW, _strip_rows(OH, Wp, strip_pixels), y)
     return y
 
 
-def direct_conv2d_backward(gy, x, weight, PH, PW, DH, DW, need_gx, need_gweight):
-    """gy (N, OC, OH, OW) -> (gx (N, C, H, W) or None, gweight (OC, C, KH, KW) or None)."""
+def direct_conv2d_backward(gy, x, weight, PH, PW, DH, DW, need_gx, need_gweight,
+                           strip_pixels=STRIP_PIXELS):
+    """gy (N, OC, OH, OW) -> (gx (N, C, H, W) or None, gweight (OC, C, KH, KW) or None);
+    ``strip_pixels`` as in ``direct_conv2d_forward`` (for the gx pass)."""
     N, C, H, W = x.shape
     OC, _, KH, KW = weight.shape
     OH, OW = gy.shape[2], gy.shape[3]
@@ -264,6 +362,7 @@ def direct_conv2d_backward(gy, x, weight, PH, PW, DH, DW, need_gx, need_gweight)
         weight_t = numpy.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         gy_pad = _padded_wide(gy, QH, QW, KW, DW)
         gx = numpy.empty((N, C, H, W), dtype=gy.dtype)
-        _correlate_wide(gy_pad, weight_t, numpy.zeros(C, dtype=gy.dtype), OW + 2 * QW, DH, DW,
-                        gx)
+        Wq = OW + 2 * QW
+        _correlate_wide(gy_pad, weight_t, numpy.zeros(C, dtype=gy.dtype), Wq, DH, DW,
+                        _strip_rows(H, Wq, strip_pixels), gx)
     return gx, gweight

@@ -84,7 +84,9 @@ def col2im_into(cols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0):
     and it adds the column entries in (i, j) order, the order of the gather
     "for each pixel, sum its taps", so the result is bit-identical to that
     gather on every run and thread count. Walking each column row contiguously
-    makes it about twice as fast as the pixel-by-pixel gather.
+    makes it about twice as fast as the pixel-by-pixel gather, and with stride
+    1 each output row's in-bounds run is one vectorised add, bounds computed
+    once per tap as in im2col_into.
     """
     nb = cols3.shape[1]
     C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
@@ -96,15 +98,22 @@ def col2im_into(cols3, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, gx, n0):
         for i in range(KH):
             for j in range(KW):
                 src = cols3[(c * KH + i) * KW + j, n]   # (OH*OW,) one column row
+                # w = ow*SW - PW + j*DW lies in [0, W) for ow in [ow_lo, ow_hi)
+                ow_lo = min(OW, max(0, _ceil_div(PW - j * DW, SW)))
+                ow_hi = max(ow_lo, min(OW, _ceil_div(W + PW - j * DW, SW)))
                 for oh in range(OH):
                     h = oh * SH - PH + i * DH
                     if h < 0 or h >= H:
                         continue                        # the row came from padding
                     base = oh * OW
-                    for ow in range(OW):
-                        w = ow * SW - PW + j * DW
-                        if w >= 0 and w < W:
-                            plane[h, w] += src[base + ow]
+                    if SW == 1:  # a contiguous run, which numba vectorises
+                        dst = plane[h, ow_lo - PW + j * DW:]
+                        run = src[base + ow_lo:base + ow_hi]
+                        for q in range(ow_hi - ow_lo):
+                            dst[q] += run[q]
+                    else:
+                        for ow in range(ow_lo, ow_hi):
+                            plane[h, ow * SW - PW + j * DW] += src[base + ow]
 
 
 @register_kernel("numba", "im2col")

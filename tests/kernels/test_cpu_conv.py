@@ -142,6 +142,52 @@ def test_direct_conv2d_matches_reference(g, dtype, seed):
         assert_kernel_close(a, e, dtype)
 
 
+@st.composite
+def blocked_direct_cases(draw):
+    """A direct layer and a strip size that cut it into the kernels' blocks with
+    remainders: OC not a multiple of OUT_BLOCK (nor of the gweight pair), tap
+    counts not a multiple of TAP_BLOCK / GRAD_TAP_BLOCK, and strips from one
+    row (strip_pixels=1) to the whole plane, the last one short."""
+    N, C, H, W, _, KH, KW, PH, PW, DH, DW = draw(direct_geometries())
+    OC = draw(st.integers(1, 2 * direct_conv.OUT_BLOCK + 3))
+    strip_pixels = draw(st.sampled_from([1, 7, 40, direct_conv.STRIP_PIXELS]))
+    return N, C, H, W, OC, KH, KW, PH, PW, DH, DW, strip_pixels
+
+
+def _direct_against_reference(N, C, H, W, OC, KH, KW, PH, PW, DH, DW, strip_pixels, dtype,
+                              seed):
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    Wt = rng.standard_normal((OC, C, KH, KW)).astype(dtype)
+    b = rng.standard_normal(OC).astype(dtype)
+    geometry = (1, 1, PH, PW, DH, DW, 1)
+    y = direct_conv.direct_conv2d_forward(x, Wt, b, PH, PW, DH, DW, strip_pixels=strip_pixels)
+    assert_kernel_close(y, conv2d_forward_reference(x, Wt, b, *geometry), dtype)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gx, gW = direct_conv.direct_conv2d_backward(gy, x, Wt, PH, PW, DH, DW, True, True,
+                                                strip_pixels=strip_pixels)
+    want_gx, want_gW, _ = conv2d_backward_reference(gy, x, Wt, *geometry, True, True, False)
+    assert_kernel_close(gx, want_gx, dtype)
+    assert_kernel_close(gW, want_gW, dtype)
+
+
+@given(blocked_direct_cases(), DTYPES, st.integers(0, 2**32 - 1))
+def test_direct_conv2d_blocks_and_strips_match_reference(case, dtype, seed):
+    _direct_against_reference(*case, dtype, seed)
+
+
+@pytest.mark.parametrize("C, KH, KW", [(1, 2, 2), (1, 3, 3), (2, 1, 3), (1, 2, 3), (1, 1, 2),
+                                       (5, 1, 2)])
+def test_direct_conv2d_every_block_remainder(C, KH, KW):
+    # C*KH*KW covers every remainder mod TAP_BLOCK (3), KH*KW every remainder
+    # mod GRAD_TAP_BLOCK (4); OC runs through every remainder mod OUT_BLOCK (4)
+    # and mod 2; strips of 7 wide pixels leave a short last strip
+    assert (direct_conv.TAP_BLOCK, direct_conv.GRAD_TAP_BLOCK, direct_conv.OUT_BLOCK) == (3, 4, 4)
+    for OC in range(1, 10):
+        _direct_against_reference(2, C, 6, 5, OC, KH, KW, KH - 1, 0, 1, 1, 7, numpy.float64,
+                                  OC)
+
+
 @pytest.mark.parametrize("layer, pays", [
     ((1, 6, 28, 5, 5, 1, 1, 2, 2, 1, 1, 1), True),       # LeNet-5 conv1
     ((6, 16, 14, 5, 5, 1, 1, 2, 2, 1, 1, 1), True),      # LeNet-5 (modern) conv2
