@@ -101,6 +101,9 @@ def test_openmp_threads_sleep_when_idle_unless_the_user_chose():
 ])
 def test_an_openmp_runtime_loaded_before_minicnn_is_warned_about(omp_loaded_first, policy_set,
                                                                  warns):
+    """With Numba held on OpenMP (NUMBA_THREADING_LAYER=omp: the user's choice, or
+    no TBB installed); where minicnn may move Numba to TBB it does not warn,
+    tests/runtime/test_threads.py."""
     import ctypes.util
     import os
     import subprocess
@@ -111,6 +114,7 @@ def test_an_openmp_runtime_loaded_before_minicnn_is_warned_about(omp_loaded_firs
     first = f"import ctypes; ctypes.CDLL({libgomp!r}); " if omp_loaded_first else ""
     code = first + "import minicnn; minicnn.set_backend('numba')"
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["NUMBA_THREADING_LAYER"] = "omp"
     if policy_set:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
     out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], env=env,

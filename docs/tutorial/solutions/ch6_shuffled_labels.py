@@ -14,9 +14,9 @@ images, labels = load_subset(50)
 x, y = to_tensor(images, images), labels
 
 
-def overfit(shuffle_every_step, steps=80):
+def overfit(shuffle_every_step, steps=200):
     model = make_lenet5()
-    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    opt = optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     for step in range(steps):
         target = rng.permutation(y) if shuffle_every_step else y
         loss = F.cross_entropy(model(x), target)
