@@ -94,7 +94,6 @@ def _load_kernels(name: str) -> None:
     if name in _loaded or name == "numpy":
         return
     module = {"numba": "minicnn.kernels.cpu", "cuda": "minicnn.kernels.cuda"}[name]
-    switched = threads.choose_numba_threading_layer() if name == "numba" else None
     try:
         importlib.import_module(module)
     except ModuleNotFoundError as e:
@@ -103,7 +102,8 @@ def _load_kernels(name: str) -> None:
             return
         raise
     _loaded.add(name)
-    if name == "numba" and threads.OPENMP_LOADED_BEFORE_MINICNN and switched is None:
+    if (name == "numba" and threads.OPENMP_LOADED_BEFORE_MINICNN
+            and threads.NUMBA_LAYER_CHOSEN is None):
         loaded = ", ".join(threads.OPENMP_LOADED_BEFORE_MINICNN)
         warnings.warn(
             f"minicnn: an OpenMP runtime ({loaded}) was loaded before "

@@ -13,7 +13,7 @@ import sys
 
 __all__ = ["ThreadLimit", "limit_threads", "OPENMP_LOADED_BEFORE_MINICNN",
            "USER_OMP_WAIT_POLICY", "openmp_runtimes_loaded", "tbb_library",
-           "choose_numba_threading_layer"]
+           "choose_numba_threading_layer", "NUMBA_LAYER_CHOSEN"]
 
 
 def openmp_runtimes_loaded() -> list:
@@ -71,12 +71,16 @@ def choose_numba_threading_layer() -> str | None:
     TBB threading layer, which has its own pool and is not affected by the
     foreign runtime's policy.
 
-    Called once, before Numba starts its pool (when the numba kernels load).
-    Leaves things alone if the user chose a layer (``NUMBA_THREADING_LAYER``)
-    or a wait policy, or if Numba's pool already started. Returns the layer it
-    set, or None.
+    Runs once, when minicnn is imported: Numba starts its pool at the first
+    parallel loop or thread-count call, and the layer cannot change after
+    that. Leaves things alone if the user chose a layer
+    (``NUMBA_THREADING_LAYER``) or a wait policy, or if Numba's pool already
+    started. Returns the layer it set, or None.
     """
     if not OPENMP_LOADED_BEFORE_MINICNN or "NUMBA_THREADING_LAYER" in os.environ:
+        return None
+    path = tbb_library()
+    if path is None:
         return None
     try:
         import numba
@@ -84,9 +88,6 @@ def choose_numba_threading_layer() -> str | None:
     except ImportError:
         return None
     if parallel._is_initialized or numba.config.THREADING_LAYER != "default":
-        return None
-    path = tbb_library()
-    if path is None:
         return None
     import ctypes
     try:
@@ -98,6 +99,10 @@ def choose_numba_threading_layer() -> str | None:
         return None
     numba.config.THREADING_LAYER = "tbb"
     return "tbb"
+
+
+# the layer minicnn chose for Numba at import ("tbb"), or None: Numba's default
+NUMBA_LAYER_CHOSEN = choose_numba_threading_layer()
 
 
 class ThreadLimit:
