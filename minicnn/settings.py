@@ -2,7 +2,9 @@
 
 Each switch has a function to set it (validated, with a one-line error) and is
 read here by the code it steers. Nothing else in minicnn keeps global state,
-except grad mode, which is per thread (``minicnn.no_grad()``, in autograd.py).
+except grad mode, which is per thread (``minicnn.no_grad()``, in autograd.py),
+and two choices made once, when minicnn is imported, for the whole process:
+the OpenMP wait policy and Numba's threading layer (minicnn/runtime/threads.py).
 
 ``backend`` (default ``'auto'``): who runs the hot loops, read by
     ``minicnn.backend.kernel``; set with ``minicnn.set_backend`` or, for one
