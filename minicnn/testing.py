@@ -18,7 +18,7 @@ import numpy
 from minicnn.autograd import Tensor
 
 __all__ = ["assert_torch_parity", "assert_kernel_close", "default_tolerance", "KERNEL_RTOL",
-           "to_torch", "from_torch", "conv_geometries"]
+           "to_torch", "from_torch", "conv_geometries", "winograd_geometries"]
 
 
 def default_tolerance(dtype) -> tuple[float, float]:
@@ -142,5 +142,24 @@ def conv_geometries(max_size: int = 9, max_kernel: int = 4, max_stride: int = 3,
         W = draw(st.integers(max(1, DW * (KW - 1) + 1 - 2 * PW), max_size))
         N = draw(st.integers(1, max_batch))
         return N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups
+
+    return draw_geometry()
+
+
+def winograd_geometries(max_channels: int = 8, max_size: int = 12):
+    """A hypothesis strategy for the layers Winograd F(m x m, 3x3) computes: 3x3,
+    stride 1, dilation 1, one group, padding 0..2 on each axis, an output of at
+    least 1x1. Tuples ``(N, C, OC, H, W, PH, PW)``, N, C and OC in
+    1..``max_channels``, H and W up to ``max_size`` (so sizes that are not a
+    multiple of the tile come up)."""
+    from hypothesis import strategies as st  # test-only dependency
+
+    @st.composite
+    def draw_geometry(draw):
+        PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        H = draw(st.integers(max(1, 3 - 2 * PH), max_size))
+        W = draw(st.integers(max(1, 3 - 2 * PW), max_size))
+        N, C, OC = (draw(st.integers(1, max_channels)) for _ in range(3))
+        return N, C, OC, H, W, PH, PW
 
     return draw_geometry()

@@ -12,17 +12,7 @@ import minicnn.functional as F
 from minicnn.functional._winograd import WINOGRAD_TILES, winograd_applies, winograd_matrices
 from minicnn.functional.conv import conv2d_backward_reference, conv2d_forward_reference
 from minicnn.functional.conv_winograd import conv2d_winograd_backward, conv2d_winograd_forward
-from minicnn.testing import assert_kernel_close, assert_torch_parity
-
-
-@st.composite
-def winograd_geometries(draw, max_channels=8, max_size=12):
-    """(N, C, OC, H, W, PH, PW) of a 3x3 stride-1 layer with an output of at least 1x1."""
-    PH, PW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    H = draw(st.integers(max(1, 3 - 2 * PH), max_size))
-    W = draw(st.integers(max(1, 3 - 2 * PW), max_size))
-    N, C, OC = (draw(st.integers(1, max_channels)) for _ in range(3))
-    return N, C, OC, H, W, PH, PW
+from minicnn.testing import assert_kernel_close, assert_torch_parity, winograd_geometries
 
 
 @pytest.mark.parametrize("tile", WINOGRAD_TILES)

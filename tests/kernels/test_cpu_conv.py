@@ -37,18 +37,23 @@ def test_im2col_col2im_match_reference(g, dtype, seed):
                  col2im_array(gcols, x.shape, *geometry), dtype)
 
 
+def _random_conv(g, dtype, bias, seed):
+    """(rng, x, weight, bias or None, (SH, SW, PH, PW, DH, DW, groups)) for a drawn geometry."""
+    N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups = g
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    weight = rng.standard_normal((OC, C // groups, KH, KW)).astype(dtype)
+    b = rng.standard_normal(OC).astype(dtype) if bias else None
+    return rng, x, weight, b, (SH, SW, PH, PW, DH, DW, groups)
+
+
 @pytest.mark.parametrize("algorithm", conv.ALGORITHMS)
 @given(g=conv_geometries(), dtype=DTYPES, bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
 def test_conv2d_forward_backward_match_reference(algorithm, g, dtype, bias, seed):
     # 'direct' takes the direct kernels wherever they apply (stride 1, one group,
     # padding within reach), 'winograd' Winograd wherever it applies (3x3,
     # stride 1, dilation 1, one group), 'im2col' neither, 'auto' where they pay
-    N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups = g
-    rng = numpy.random.default_rng(seed)
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    Wt = rng.standard_normal((OC, C // groups, KH, KW)).astype(dtype)
-    b = rng.standard_normal(OC).astype(dtype) if bias else None
-    geometry = (SH, SW, PH, PW, DH, DW, groups)
+    rng, x, Wt, b, geometry = _random_conv(g, dtype, bias, seed)
     with conv.conv_algorithm(algorithm):
         y = conv.conv2d_forward(x, Wt, b, *geometry)
         gy = rng.standard_normal(y.shape).astype(dtype)
@@ -235,12 +240,7 @@ def test_direct_conv2d_propagates_nan_to_the_outputs_that_read_it():
 @given(g=conv_geometries(), dtype=DTYPES, bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
 def test_conv2d_relu_forward_matches_the_composition(algorithm, g, dtype, bias, seed):
     """conv2d_relu_forward on every path against relu(conv2d_forward_reference(...))."""
-    N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, groups = g
-    rng = numpy.random.default_rng(seed)
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    Wt = rng.standard_normal((OC, C // groups, KH, KW)).astype(dtype)
-    b = rng.standard_normal(OC).astype(dtype) if bias else None
-    geometry = (SH, SW, PH, PW, DH, DW, groups)
+    rng, x, Wt, b, geometry = _random_conv(g, dtype, bias, seed)
     with conv.conv_algorithm(algorithm):
         y = conv.conv2d_relu_forward(x, Wt, b, *geometry)
     want = relu_forward_reference(conv2d_forward_reference(x, Wt, b, *geometry))
