@@ -1,9 +1,10 @@
 """Direct, im2col + GEMM or Winograd: the numba backend's three conv2d paths.
 
 The numba conv2d computes a small stride-1 layer with the direct kernels of
-kernels/cpu/direct_conv.py, a 3x3 stride-1 layer where it pays with Winograd
-(kernels/cpu/winograd.py) and everything else with im2col + GEMM; the
-switches are ``direct_conv.direct_conv_pays`` and ``winograd.winograd_pays``.
+kernels/cpu/direct_conv.py and everything else with im2col + GEMM; a 3x3
+stride-1 layer may also take Winograd (kernels/cpu/winograd.py) where it pays,
+which so far is nowhere (``WINOGRAD_FROM`` is infinite). The switches are
+``direct_conv.direct_conv_pays`` and ``winograd.winograd_pays``.
 This part times every path that applies on the same layers (forward +
 backward, alternating rounds; Winograd with both tiles, F(2x2) and F(4x4)) so
 that the thresholds can be checked against measurements on any machine.

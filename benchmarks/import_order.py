@@ -2,10 +2,12 @@
 
 A script that compares the two engines naturally starts with ``import torch``.
 torch brings its own OpenMP runtime (libgomp), which reads ``OMP_WAIT_POLICY``
-once, when it loads; Numba's parallel kernels then run on that same runtime
+once, when it loads; Numba's OpenMP kernels would run on that same runtime
 (the library is shared by name). minicnn asks for sleeping idle threads
 (``minicnn.runtime.threads``), but only a runtime loaded after minicnn sees
-that request. This part measures what the order costs.
+that request, so in a torch-first process minicnn moves Numba to its TBB pool
+where TBB is installed (``NUMBA_THREADING_LAYER=omp`` keeps it on OpenMP, to
+measure the shared case). This part measures what the order costs.
 
 It runs the same benchmark in fresh processes that differ only in their first
 import, ``import minicnn`` or ``import torch``, alternating the two orders for

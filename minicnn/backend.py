@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import os
 import warnings
 
 import numpy
@@ -105,12 +106,14 @@ def _load_kernels(name: str) -> None:
     if (name == "numba" and threads.OPENMP_LOADED_BEFORE_MINICNN
             and threads.NUMBA_LAYER_CHOSEN is None):
         loaded = ", ".join(threads.OPENMP_LOADED_BEFORE_MINICNN)
+        remedy = ("unset NUMBA_THREADING_LAYER so that minicnn can move Numba to TBB"
+                  if "NUMBA_THREADING_LAYER" in os.environ else
+                  "install TBB (pip install tbb) so that minicnn moves Numba to its own pool")
         warnings.warn(
             f"minicnn: an OpenMP runtime ({loaded}) was loaded before "
             "minicnn (importing torch first does that) while OMP_WAIT_POLICY was unset, so "
             "its idle threads spin and the numba kernels can run several times slower. "
-            "Import minicnn before torch, export OMP_WAIT_POLICY=PASSIVE, or install TBB "
-            "(pip install tbb) so that minicnn moves Numba to its own thread pool.",
+            f"Import minicnn before torch, export OMP_WAIT_POLICY=PASSIVE, or {remedy}.",
             RuntimeWarning, stacklevel=3)
 
 

@@ -1,9 +1,9 @@
 """conv2d forward and backward on the CPU: Numba im2col/col2im + BLAS GEMM,
 or, for small stride-1 layers where it is faster, the direct kernels of
-``direct_conv.py``, or, for 3x3 stride-1 layers, Winograd F(4x4, 3x3) of
-``winograd.py`` where it pays (``choose_algorithm`` decides; as measured so
-far 'auto' never takes Winograd, see ``winograd.WINOGRAD_FROM``;
-``conv_algorithm`` forces one).
+``direct_conv.py``, or, for 3x3 stride-1 layers and only when forced,
+Winograd F(4x4, 3x3) of ``winograd.py`` (``choose_algorithm`` decides; 'auto'
+never takes Winograd, which lost on every layer measured, see
+``winograd.WINOGRAD_FROM``; ``conv_algorithm`` forces a path).
 
 Notation (``W`` is a width, the filters are ``weight``)::
 

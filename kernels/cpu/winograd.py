@@ -54,8 +54,9 @@ _FAST = {"reassoc", "contract"}
 
 # When 'auto' takes Winograd: winograd_cost (C*OC, times the share of the
 # tiles' outputs kept) at least this. ``minicnn bench --only conv-paths``
-# (benchmarks/RESULTS.md, "numba conv2d: direct, im2col or Winograd") timed
-# both tiles on 9 3x3 layers, C*OC from 3 to 65536 (ResNet-20, the Keras CNN,
+# (benchmarks/RESULTS.md: the "Convolution paths" table at the top, on an idle
+# machine, and "numba conv2d: direct, im2col or Winograd", a first run) timed
+# both tiles on 9 3x3 layers, C*OC from 32 to 65536 (ResNet-20, the Keras CNN,
 # ResNet-50's 3x3 layers at 56, 28 and 14 pixels): im2col + GEMM or the direct
 # kernels beat Winograd on every one, so there is no finite threshold the
 # measurements support and 'auto' never takes Winograd. Lower this where that

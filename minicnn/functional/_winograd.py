@@ -58,9 +58,10 @@ WINOGRAD_TILES = (2, 4)
 
 # The default output tile of F.conv2d_winograd and of the numba path: F(4x4)
 # was the faster of the two on 7 of the 9 layers of ``minicnn bench --only
-# conv-paths``; its float32 error is about 20x im2col's where F(2x2)'s is
-# im2col's (benchmarks/RESULTS.md, "numba conv2d: direct, im2col or Winograd"
-# and "Winograd: numerical error").
+# conv-paths`` in the first (loaded) run and on 5 of 9 in the idle one; its
+# float32 error is 8-40x im2col's where F(2x2)'s is about im2col's
+# (benchmarks/RESULTS.md, the "Convolution paths" table at the top, and
+# "Winograd: numerical error"). Pass tile=2 for the accuracy.
 WINOGRAD_TILE = 4
 
 

@@ -18,8 +18,10 @@ by the chain rule through y = max(z, 0):
 
 The references below are that composition, kernel after kernel; the numba
 kernels (``batch_norm_relu_forward/backward``, ``add_relu_forward``,
-``conv2d_relu_forward``, in minicnn/kernels/cpu) do each pass in one sweep,
-with the mask read on the fly (the convolution applies it in its output write).
+``conv2d_relu_forward``, in kernels/cpu/, installed as minicnn.kernels.cpu) do
+each pass in one sweep, with the mask read on the fly (the im2col convolution
+applies it in its output write; the direct and Winograd paths in one in-place
+pass over y).
 On CuPy data no fused kernel is registered, so the composition runs (the CUDA
 BatchNorm and ReLU kernels one after the other).
 

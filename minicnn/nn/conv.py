@@ -103,8 +103,9 @@ class Conv2d(Module):
 
 class ConvReLU2d(Conv2d):
     """Conv2d followed by ReLU, as one layer: y = max(conv2d(x), 0), one node
-    (``F.conv2d_relu``; the numba backend applies the ReLU in the convolution's
-    output write). PyTorch's intrinsic ``ConvReLU2d`` in spirit; the arguments,
+    (``F.conv2d_relu``; the numba backend applies the ReLU in the im2col path's
+    output write, or in one in-place pass after the direct and Winograd paths).
+    PyTorch's intrinsic ``ConvReLU2d`` in spirit; the arguments,
     parameters (and state_dict keys) are Conv2d's.
 
     ``minicnn.optimize_for_inference`` puts one in place of each Conv2d whose

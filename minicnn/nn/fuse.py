@@ -39,8 +39,9 @@ model is kept as it is.
 
 Then each ReLU that directly follows a convolution (after the fold, with the
 folded BatchNorm2d, now an Identity, in between) is fused into it: the Conv2d
-becomes an ``nn.ConvReLU2d`` (the ReLU applied in the convolution's output write
-on the numba backend) and the ``nn.ReLU`` is replaced by ``nn.Identity()``. The
+becomes an ``nn.ConvReLU2d`` (on the numba backend the ReLU is applied in the
+im2col path's output write, or in one in-place pass after the direct and
+Winograd paths) and the ``nn.ReLU`` is replaced by ``nn.Identity()``. The
 pairs are found as the BN pairs are:
 
 * a Conv2d followed by an nn.ReLU (Identity between them allowed) in a plain

@@ -5,6 +5,12 @@ minicnn's matrices are small (one batch of im2col columns at a time): on a
 gives, and when another process is busy on the other core, threads that wait
 for each other make training many times slower. ``limit_threads(n)`` caps both
 pools; ``restore()`` (or leaving the ``with`` block) puts them back.
+
+Two process-wide choices are made once, on import: idle OpenMP threads sleep
+(``OMP_WAIT_POLICY=PASSIVE`` unless the user set a policy), and, when an OpenMP
+runtime was loaded before minicnn (torch imported first) and TBB is installed,
+Numba runs on its TBB pool instead of that runtime
+(``choose_numba_threading_layer``).
 """
 from __future__ import annotations
 
@@ -37,8 +43,9 @@ def openmp_runtimes_loaded() -> list:
 # user chose is kept.
 #
 # A runtime loaded before us (torch brings its own libgomp, and numba's pool then
-# binds to it) has already read its policy: too late for this default, so
-# minicnn.backend warns when it loads the numba kernels.
+# binds to it) has already read its policy: too late for this default. Then
+# choose_numba_threading_layer (below) moves Numba to TBB where it can, and
+# minicnn.backend warns when it loads the numba kernels where it cannot.
 OPENMP_LOADED_BEFORE_MINICNN = (
     [] if "OMP_WAIT_POLICY" in os.environ else openmp_runtimes_loaded())
 # what the user's environment said, before the default below (None: unset);
