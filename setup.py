@@ -34,6 +34,11 @@ LAYOUT = {
 PACKAGES = {name: path for name, path in LAYOUT.items()
             if os.path.isfile(os.path.join(path, "__init__.py"))}
 
+# the numba backend, and TBB: a thread pool for Numba that a foreign OpenMP
+# runtime (torch imported before minicnn) cannot slow down (runtime/threads.py)
+NUMBA = ["numba>=0.60",
+         "tbb>=2021.6; platform_system == 'Linux' and platform_machine == 'x86_64'"]
+
 setup(
     name="minicnn",
     version=VERSION,
@@ -46,10 +51,7 @@ setup(
     package_data={"minicnn.kernels.cuda": ["*.cu"]},
     install_requires=["numpy>=1.24"],
     extras_require={
-        # TBB: a thread pool for Numba that a foreign OpenMP runtime (torch
-        # imported before minicnn) cannot slow down; runtime/threads.py
-        "numba": ["numba>=0.60",
-                  "tbb>=2021.6; platform_system == 'Linux' and platform_machine == 'x86_64'"],
+        "numba": NUMBA,
         "cuda": ["cupy-cuda12x>=13"],
         "train": ["tqdm>=4.60", "matplotlib>=3.7", "pillow>=9", "scikit-learn>=1.3",
                   "threadpoolctl>=3.1"],
@@ -62,7 +64,7 @@ setup(
             "hypothesis>=6.80",
             "torch==2.14.1",
             "torchvision==0.29.1",
-            "numba>=0.60",
+            *NUMBA,
             "tqdm>=4.60",
             "matplotlib>=3.7",
             "pillow>=9",
