@@ -840,9 +840,11 @@ def _add_profile_parser(sub):
     p = sub.add_parser("profile", help="where a zoo model's training step spends its time",
                        description="Run one warm-up step and then --steps timed steps of "
                        "MODEL on random data (forward, cross-entropy, backward, SGD; or "
-                       "with --eval a forward under no_grad), and print one row per op: "
-                       "calls, forward and backward ms, %% of the ops' time, GFLOP/s "
-                       "(conv2d and linear), bytes saved for backward; then the peak "
+                       "with --eval a forward under no_grad), and print one row per op, and "
+                       "for conv2d per path the kernel took (im2col, direct, winograd, "
+                       "gemm 1x1, reference): calls, forward and backward ms, % of the "
+                       "ops' time, GFLOP/s and % of NumPy's measured sgemm rate (conv2d "
+                       "and linear), bytes saved for backward; then the peak "
                        "memory held for backward and the step time with and without the "
                        "profiler. --trace writes a Chrome trace (Perfetto, "
                        "chrome://tracing).")
